@@ -1,0 +1,4 @@
+from nmt.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,334 @@
+"""Typed configuration: every field, its type, its default and its valid choices in one place.
+
+A config file has three sections, `data`, `model` and `train`; `nmt prepare` reads only `data`.
+Unknown keys and bad values raise `ConfigError` with one line naming the field
+(`model.decoder.attention: got 'luong_dot', valid: none, bahdanau, luong`).
+String values may use `${VAR}` or `${VAR:-default}` to read the environment, so a recipe can
+point at `${NMT_DATA_DIR:-data/multi30k}`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nmt.errors import ConfigError
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class CorpusConfig(Section):
+    """One split of a parallel corpus: exactly one of (src, tgt), tsv, or hf."""
+
+    src: Optional[Path] = None  # plain text, one sentence per line, aligned with tgt
+    tgt: Optional[Path] = None
+    tsv: Optional[Path] = None  # one pair per line: source <TAB> target
+    hf: Optional[str] = None  # Hugging Face hub name (e.g. "wmt14") or a `save_to_disk` directory
+    hf_config: Optional[str] = None  # hub config name, e.g. "de-en"
+    split: Optional[str] = None  # hub split, e.g. "train", "validation", "test"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CorpusConfig":
+        kinds = [self.src is not None or self.tgt is not None, self.tsv is not None, self.hf is not None]
+        if sum(kinds) != 1:
+            raise ValueError("give exactly one of (src and tgt), tsv, or hf")
+        if kinds[0] and (self.src is None or self.tgt is None):
+            raise ValueError("src and tgt must be given together")
+        return self
+
+    def describe(self) -> str:
+        if self.src is not None:
+            return f"{self.src} + {self.tgt}"
+        if self.tsv is not None:
+            return str(self.tsv)
+        parts = [self.hf, self.hf_config, self.split]
+        return ":".join(p for p in parts if p)
+
+
+class CleanConfig(Section):
+    """Training-pair filters. Every dropped pair is counted by reason and reported."""
+
+    max_words: int = Field(250, ge=1)  # whitespace words per side, before subwords
+    max_ratio: float = Field(9.0, ge=1.0)  # longer/shorter side in words; pairs above are dropped
+    max_pieces: int = Field(100, ge=1)  # subword pieces per side (training split only)
+
+
+class TokenizerConfig(Section):
+    """SentencePiece options. Special ids are fixed: pad 0, unk 1, bos 2, eos 3."""
+
+    type: Literal["unigram", "bpe"] = "unigram"
+    vocab_size: int = Field(8000, ge=8)
+    joint: bool = True  # one model for both languages (needed to tie source and target embeddings)
+    character_coverage: float = Field(1.0, gt=0.0, le=1.0)  # 0.9995 is usual for CJK scripts
+    input_sentence_size: int = Field(2_000_000, ge=0)  # sentences sampled for training; 0 = all
+    seed: int = 1234  # sampling seed when input_sentence_size caps a large corpus
+
+
+class DataConfig(Section):
+    name: str = Field(..., min_length=1)  # tokenizers/<name>/ and the cache folder use it
+    src_lang: str = "src"
+    tgt_lang: str = "tgt"
+    train: CorpusConfig
+    valid: Optional[CorpusConfig] = None
+    test: Optional[CorpusConfig] = None
+    clean: CleanConfig = CleanConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    tokenizer_dir: Path = Path("tokenizers")  # models go to <tokenizer_dir>/<name>/
+    cache_dir: Path = Path(".cache/nmt")  # Arrow token-id caches
+    batch_tokens: int = Field(4096, ge=1)  # padded tokens per batch: sentences * max(src, tgt) length
+    valid_batch_tokens: int = Field(8192, ge=1)
+    num_workers: int = Field(0, ge=0)  # DataLoader workers; 0 is fastest on 2 cores
+    num_proc: Optional[int] = Field(None, ge=1)  # processes for encoding the cache; None = all cores
+
+
+# ----------------------------------------------------------------------------- model
+
+Cell = Literal["rnn", "gru", "lstm"]
+
+
+class EncoderConfig(Section):
+    cell: Cell = "lstm"
+    emb_size: int = Field(256, ge=1)
+    hidden_size: int = Field(256, ge=1)  # per direction
+    layers: int = Field(1, ge=1)
+    bidirectional: bool = True
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+
+
+class DecoderConfig(Section):
+    cell: Cell = "lstm"
+    emb_size: int = Field(256, ge=1)
+    hidden_size: int = Field(512, ge=1)
+    layers: int = Field(1, ge=1)
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    # none: the context vector is fed at every step (Cho et al. 2014); bahdanau: additive over
+    # the previous decoder state; luong: over the current decoder state, scored by `score`.
+    attention: Literal["none", "bahdanau", "luong"] = "luong"
+    score: Literal["dot", "general"] = "general"  # Luong score; ignored otherwise
+    input_feeding: bool = True  # feed the previous attentional vector into the next step
+    tie_embeddings: bool = False  # output layer shares the target embedding matrix
+
+
+class ModelConfig(Section):
+    encoder: EncoderConfig = EncoderConfig()
+    decoder: DecoderConfig = DecoderConfig()
+    # dense: join directions, project, tanh (per decoder layer); zeros: start from zero state
+    bridge: Literal["dense", "zeros"] = "dense"
+    tie_src_tgt_embeddings: bool = False  # needs a joint tokenizer
+
+
+# ----------------------------------------------------------------------------- train
+
+
+class TrainConfig(Section):
+    run_dir: Path = Path("runs")  # runs/<name>/ holds config, logs, checkpoints, export/
+    name: Optional[str] = None  # defaults to data.name
+    seed: int = 1234
+    threads: Optional[int] = Field(None, ge=1)  # torch CPU threads; None = all cores
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = Field(1, ge=1)  # GPUs (or CPU processes); >1 trains with DDP
+    precision: Literal["auto", "32", "bf16-mixed"] = "auto"  # auto: bf16-mixed only where native
+
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = Field(0.0, ge=0.0)  # sgd only
+    schedule: Literal["constant", "inverse_sqrt", "plateau", "step"] = "constant"
+    warmup_steps: int = Field(0, ge=0)  # linear warmup, for any schedule
+    plateau_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    plateau_patience: int = Field(2, ge=0)  # validations without improvement
+    step_size: int = Field(10000, ge=1)  # steps between decays (schedule: step)
+    step_gamma: float = Field(0.5, gt=0.0, le=1.0)
+    min_lr: float = Field(0.0, ge=0.0)
+
+    clip_grad_norm: Optional[float] = Field(1.0, gt=0.0)
+    accumulate: int = Field(1, ge=1)  # batches per optimizer step
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    teacher_forcing: float = Field(1.0, ge=0.0, le=1.0)  # probability of feeding the reference
+    # linear / inverse_sigmoid decay the ratio from `teacher_forcing` towards 0 over training
+    teacher_forcing_schedule: Literal["constant", "linear", "inverse_sigmoid"] = "constant"
+    teacher_forcing_k: float = Field(2000.0, gt=0.0)  # schedule speed (steps)
+
+    max_epochs: Optional[int] = Field(None, ge=1)
+    max_steps: int = Field(-1, ge=-1)  # -1: no step limit
+    max_minutes: Optional[float] = Field(None, gt=0.0)  # wall-clock budget for the training loop
+
+    val_every_steps: Optional[int] = Field(None, ge=1)  # None: once per epoch
+    val_bleu: bool = True  # decode the validation set through the Translator
+    val_beam: int = Field(1, ge=1)
+    val_max_sentences: Optional[int] = Field(None, ge=1)  # decode only the first N for BLEU
+    monitor: Literal["bleu", "chrf", "loss", "ppl"] = "bleu"  # best checkpoint and early stopping
+    early_stopping_patience: Optional[int] = Field(None, ge=1)  # validations; None: off
+    checkpoint_every_steps: int = Field(500, ge=1)
+    log_every_steps: int = Field(20, ge=1)
+    gradient_profile_every: Optional[int] = Field(None, ge=1)  # gradient diagnostics callback
+
+
+class Config(Section):
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Config":
+        if self.model.tie_src_tgt_embeddings and not self.data.tokenizer.joint:
+            raise ValueError("model.tie_src_tgt_embeddings needs data.tokenizer.joint: true")
+        if self.model.tie_src_tgt_embeddings and self.model.encoder.emb_size != self.model.decoder.emb_size:
+            raise ValueError("model.tie_src_tgt_embeddings needs equal encoder and decoder emb_size")
+        return self
+
+    @property
+    def run_name(self) -> str:
+        return self.train.name or self.data.name
+
+
+# ----------------------------------------------------------------------------- loading
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    """Replace ${VAR} / ${VAR:-default} in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set (use ${{{name}:-default}})")
+
+    return _ENV.sub(sub, value)
+
+
+def _section_at(model: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
+    """The pydantic model class reached by following `loc` from `model`, if any."""
+    current: Any = model
+    for key in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(key))
+        if field is None:
+            return None
+        annotation = field.annotation
+        for arg in getattr(annotation, "__args__", ()) or ():  # Optional[Section]
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                annotation = arg
+        current = annotation
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def format_validation_error(error: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
+    """One line for the first problem: the dotted field, what is wrong, the valid choices."""
+    first = error.errors()[0]
+    loc = tuple(str(p) for p in first["loc"])
+    field = ".".join((prefix,) + loc if prefix else loc) or "config"
+    if first["type"] == "extra_forbidden":
+        parent = _section_at(root, loc[:-1])
+        valid = ", ".join(parent.model_fields) if parent else "?"
+        message = f"{field}: unknown key (valid keys: {valid})"
+    elif first["type"] == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        message = f"{field}: got {first['input']!r}, valid: {expected.replace(chr(39), '')}"
+    elif first["type"] == "missing":
+        message = f"{field}: required key is missing"
+    else:
+        msg = first["msg"].removeprefix("Value error, ")
+        got = first.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        message = f"{field}: {msg}{shown}"
+    more = len(error.errors()) - 1
+    return message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.lr=0.002` -> (["train", "lr"], 0.002); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.lr=0.002")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(tree: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = tree
+        for key in path[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {key} is not a section")
+            node = child
+        node[path[-1]] = value
+    return tree
+
+
+def read_yaml(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(err, 'problem', err)}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping with data/model/train sections")
+    return tree
+
+
+def validate(model: type[BaseModel], tree: dict, source: str = "config", prefix: str = ""):
+    try:
+        return model.model_validate(_expand_env(tree, prefix))
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {format_validation_error(err, model, prefix)}") from None
+
+
+def load_config(path: Path, overrides: Optional[list[str]] = None) -> Config:
+    tree = apply_overrides(read_yaml(path), overrides or [])
+    return validate(Config, tree, source=str(path))
+
+
+def load_data_config(path: Path, overrides: Optional[list[str]] = None) -> DataConfig:
+    """The `data:` section alone, for `nmt prepare`; other sections are checked too."""
+    tree = apply_overrides(read_yaml(path), overrides or [])
+    if "data" not in tree:
+        raise ConfigError(f"{path}: data: required section is missing")
+    return validate(Config, tree, source=str(path)).data
+
+
+def dump_config(config: BaseModel) -> str:
+    """YAML with every default filled in: the resolved config saved with each run."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
