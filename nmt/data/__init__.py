@@ -1,0 +1,1 @@
+"""From parallel text to token-budget batches: corpora, cleaning, cache, batching."""
