@@ -176,6 +176,14 @@ class TrainConfig(Section):
     log_every_steps: int = Field(20, ge=1)
     gradient_profile_every: Optional[int] = Field(None, ge=1)  # gradient diagnostics callback
 
+    @model_validator(mode="after")
+    def _schedule_options(self) -> "TrainConfig":
+        if self.schedule == "plateau" and self.warmup_steps:
+            raise ValueError("warmup_steps is not supported with schedule plateau (use inverse_sqrt or constant)")
+        if self.schedule == "inverse_sqrt" and not self.warmup_steps:
+            raise ValueError("schedule inverse_sqrt needs warmup_steps > 0")
+        return self
+
 
 class Config(Section):
     data: DataConfig
