@@ -78,7 +78,11 @@ def make_metrics(
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise NMTError(f"unknown metric {unknown[0]!r} (valid: {', '.join(METRICS)})")
-    options = {"bleu": {"tokenize": tokenize, "lowercase": lowercase}, "chrf": {"lowercase": lowercase}, "ter": {}}
+    options = {
+        "bleu": {"tokenize": tokenize, "lowercase": lowercase},
+        "chrf": {"lowercase": lowercase},
+        "ter": {},
+    }
     metrics = {}
     for name in dict.fromkeys(names):
         try:
@@ -174,8 +178,10 @@ def _read_aligned(primary: Path, others: Sequence[Path]) -> tuple[list[str], lis
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hyp", type=Path, required=True, metavar="HYP", help="system output, one sentence per line")
-    parser.add_argument("--ref", type=Path, nargs="+", required=True, metavar="REF", help="reference file(s), aligned with HYP")
+    parser.add_argument("--hyp", type=Path, required=True, metavar="HYP",
+                        help="system output, one sentence per line (.gz too)")
+    parser.add_argument("--ref", type=Path, nargs="+", required=True, metavar="REF",
+                        help="reference file(s), aligned with HYP")
     parser.add_argument("-m", "--metrics", nargs="+", choices=list(METRICS), default=list(DEFAULT_METRICS),
                         help="metrics to compute (default: %(default)s)")
     parser.add_argument("--tokenize", choices=BLEU.TOKENIZERS, default=None,
@@ -220,7 +226,8 @@ def print_paired(results: list[PairedResult], args: argparse.Namespace) -> None:
         print(json.dumps([r.to_json() for r in results], indent=1, ensure_ascii=False))
         return
     w = args.width
-    print(f"paired bootstrap resampling ({args.bootstrap_samples} samples): {args.hyp} against {args.baseline}")
+    samples = args.bootstrap_samples
+    print(f"paired bootstrap resampling ({samples} samples): {args.hyp} against {args.baseline}")
     print("score (bootstrap mean ± 95% CI); p <= 0.05 (*): the difference is unlikely to be chance")
     name_width = max(len(r.name) for r in results)
     for r in results:

@@ -164,9 +164,9 @@ def greedy_search(
             state = out.state
             continue
         rows = ended.nonzero().squeeze(1)
-        for row, sentence, lp, out_tokens in zip(
-            rows.tolist(), open_.sentence[rows].tolist(), log_prob[rows].tolist(), tokens[rows, :step].tolist()
-        ):
+        sentences, log_probs = open_.sentence[rows].tolist(), log_prob[rows].tolist()
+        outputs = tokens[rows, :step].tolist()
+        for row, sentence, lp, out_tokens in zip(rows.tolist(), sentences, log_probs, outputs):
             att = weights[row, :step, : open_.src_len[row]].clone() if weights is not None else None
             finished.add(sentence, out_tokens, lp, att)
         keep = (~ended).nonzero().squeeze(1)
@@ -204,6 +204,17 @@ def _candidates(total: Tensor, k: int) -> _Candidates:
     score, index = total.view(n, w * vocab).topk(min(2 * k, w * vocab))  # (n, c)
     parent = torch.div(index, vocab, rounding_mode="floor")
     return _Candidates(score, parent, index - parent * vocab)
+
+
+def _split(cand: _Candidates, k: int, w: int) -> tuple[Tensor, _Candidates]:
+    """Which candidates end a hypothesis (an EOS among the best k), and the best k that go on."""
+    is_eos = cand.token.eq(EOS_ID)  # (n, c)
+    ended = is_eos & cand.score.isfinite()
+    ended[:, k:] = False  # an EOS that would not have made the beam ends nothing
+    c = is_eos.size(1)
+    non_eos_first = is_eos.long() * c + torch.arange(c, device=is_eos.device)  # (n, c)
+    width = min(k, c - w)  # at most w candidates are EOS, one per beam
+    return ended, cand.take(non_eos_first.topk(width, largest=False).indices)  # best first
 
 
 def _store(finished: _Finished, open_: _Open, cand: _Candidates, ended: Tensor, step: int,
@@ -253,17 +264,11 @@ def beam_search(
         at_max = open_.max_len.eq(step).unsqueeze(1).expand(n, w) if step >= shortest else None
         total = out.log_probs.float().view(n, w, -1) + beam_scores.unsqueeze(-1)  # (n, w, vocab)
         cand = _candidates(_mask_tokens(total, step, config, at_max), k)  # (n, c)
-        is_eos = cand.token.eq(EOS_ID)
-        ended = is_eos & cand.score.isfinite()
-        ended[:, k:] = False  # only an EOS that would have made the beam ends a hypothesis
+        ended, beams = _split(cand, k, w)  # (n, c) bool, (n, width) the beams that stay open
         if attention and out.attention is not None and weights is None:
             weights = out.attention.new_zeros(n * w, steps, src.size(1))
         if bool(ended.any()):
             _store(finished, open_, cand, ended, step, history, weights, w)
-        c = is_eos.size(1)
-        non_eos_first = is_eos.long() * c + torch.arange(c, device=src.device)  # (n, c)
-        width = min(k, c - w)  # at most w candidates are EOS
-        beams = cand.take(non_eos_first.topk(width, largest=False).indices)  # (n, width) best first
         done = (beams.score[:, 0] / open_.best_penalty).le(open_.threshold)  # (n,) none can win
         rows = (torch.arange(n, device=src.device) * w).unsqueeze(1) + beams.parent  # (n, width)
         if bool(done.any()):

@@ -45,7 +45,8 @@ class TableModel:
         log_probs, ids, attention = [], [], []
         keys = state.memory[:, 0, 0].long().tolist()
         lengths = state.mask.sum(1).tolist()
-        for key, pid, token, length in zip(keys, state.hidden[0, :, 0].long().tolist(), prev_tokens.tolist(), lengths):
+        prefix_ids = state.hidden[0, :, 0].long().tolist()
+        for key, pid, token, length in zip(keys, prefix_ids, prev_tokens.tolist(), lengths):
             prefix = self.prefixes[pid] + (() if token == BOS_ID else (token,))
             table = self.tables[key]
             row = torch.zeros(self.vocab, dtype=torch.float64)
@@ -54,9 +55,9 @@ class TableModel:
             log_probs.append(row.log())
             self.prefixes.append(prefix)
             ids.append(len(self.prefixes) - 1)
-            attention.append(torch.nn.functional.one_hot(torch.tensor(sum(prefix) % length), state.mask.size(1)))
+            attention.append(torch.eye(state.mask.size(1))[sum(prefix) % length])
         hidden = torch.tensor(ids, dtype=torch.float32).view(1, -1, 1)
-        att = torch.stack(attention).float() if self.attention else None
+        att = torch.stack(attention) if self.attention else None
         return StepOutput(torch.stack(log_probs), replace(state, hidden=hidden), att)
 
     def reorder(self, state, index):
@@ -137,7 +138,11 @@ PAPER = {
     (B, B, B): {EOS_ID: 0.9, B: 0.1},
     "*": {EOS_ID: 0.9, A: 0.05, B: 0.03, C: 0.02},
 }
-SHORT = {(): {EOS_ID: 0.5, A: 0.3, B: 0.2}, (A,): {EOS_ID: 0.6, A: 0.25, B: 0.15}, "*": {EOS_ID: 0.7, A: 0.2, B: 0.1}}
+SHORT = {
+    (): {EOS_ID: 0.5, A: 0.3, B: 0.2},
+    (A,): {EOS_ID: 0.6, A: 0.25, B: 0.15},
+    "*": {EOS_ID: 0.7, A: 0.2, B: 0.1},
+}
 LONG = {"*": {A: 0.6, B: 0.3, EOS_ID: 0.1}}
 QUICK = {(): {A: 0.9, B: 0.1}, "*": {EOS_ID: 0.97, A: 0.02, B: 0.01}}
 TABLES = {A: PAPER, B: SHORT, C: LONG, 7: QUICK}
@@ -189,7 +194,8 @@ def test_beam_with_length_normalisation():
 def test_nbest_lists_are_best_first_with_their_scores():
     (got,), _ = decode(beam_search, [A], beam_size=2, nbest=2, alpha=1.0, **FIXED)
     long_lp, short_lp = log(0.4) + 3 * log(0.9), log(0.6) + log(0.5)
-    assert_hypotheses(got, [([B, B, B], long_lp, gnmt(long_lp, 3, 1.0)), ([A], short_lp, gnmt(short_lp, 1, 1.0))])
+    expected = [([B, B, B], long_lp, gnmt(long_lp, 3, 1.0)), ([A], short_lp, gnmt(short_lp, 1, 1.0))]
+    assert_hypotheses(got, expected)
 
 
 @pytest.mark.parametrize("fn", [greedy_search, beam_search])
