@@ -59,7 +59,9 @@ class PairedResult:
 
     @property
     def significant(self) -> bool:
-        return self.p_value <= 0.05  # sacrebleu's mark
+        """sacrebleu's mark (p <= 0.05), never for equal scores: when every resample ties,
+        its test returns p = 1 / (samples + 1) although there is no difference to explain."""
+        return self.p_value <= 0.05 and self.score != self.baseline_score
     signature: str  # includes the number of resamples and the seed
 
     def to_json(self) -> dict:
@@ -87,8 +89,9 @@ def make_metrics(
     for name in dict.fromkeys(names):
         try:
             metrics[name] = METRICS[name](references=references, **options[name])
-        except (ImportError, OSError) as err:  # a tokenizer needing a package or a download
-            raise NMTError(f"{name}: cannot set up tokenizer {tokenize!r}: {err}") from None
+        except (ImportError, OSError, RuntimeError) as err:  # a tokenizer needing a package or a download
+            reason = " ".join(str(err).split())  # sacrebleu's advice spans several lines
+            raise NMTError(f"{name}: cannot set up tokenizer {tokenize!r}: {reason}") from None
     return metrics
 
 
@@ -183,7 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref", type=Path, nargs="+", required=True, metavar="REF",
                         help="reference file(s), aligned with HYP")
     parser.add_argument("-m", "--metrics", nargs="+", choices=list(METRICS), default=list(DEFAULT_METRICS),
-                        help="metrics to compute (default: %(default)s)")
+                        help="metrics to compute, in this order (default: bleu chrf ter)")
     parser.add_argument("--tokenize", choices=BLEU.TOKENIZERS, default=None,
                         help="BLEU tokenizer (default: 13a, as sacrebleu)")
     parser.add_argument("-lc", "--lowercase", action="store_true",

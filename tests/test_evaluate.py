@@ -145,6 +145,17 @@ def test_a_clearly_better_system_is_significant(corpus, capsys):
     assert all(r.significant for r in paired)
 
 
+def test_equal_scores_are_never_marked_significant(tmp_path, capsys):
+    ref, hyp, base = tmp_path / "ref", tmp_path / "hyp", tmp_path / "base"
+    ref.write_text("a b\nc d\n", encoding="utf-8")
+    hyp.write_text("a b\nc d\n", encoding="utf-8")
+    base.write_text("a\nc\n", encoding="utf-8")  # BLEU 0 for both: no 3- or 4-grams anywhere
+    rc, out, _ = nmt(capsys, "--hyp", str(hyp), "--ref", str(ref), "--baseline", str(base), "-m", "bleu", "--json")
+    (bleu,) = json.loads(out)
+    assert rc == 0 and bleu["score"] == bleu["baseline_score"] == 0.0
+    assert bleu["p_value"] < 0.05 and not bleu["significant"]  # sacrebleu's p for all-tied resamples
+
+
 def assert_one_line_error(rc: int, err: str, *fragments: str):
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith("nmt evaluate: error: ")
