@@ -4,6 +4,8 @@ The scoring functions are pure (strings in, named results out), so validation du
 reuses them; the command is a thin shell that reads files and prints. The numbers are
 sacrebleu's own: the same metric classes with the defaults of the `sacrebleu` command, files
 read the way it reads them, and its paired bootstrap resampling for significance.
+`report` takes aligned lines from any source, so translating and scoring in one go only has to
+produce the hypotheses.
 """
 
 from __future__ import annotations
@@ -56,13 +58,13 @@ class PairedResult:
     baseline_mean: float
     baseline_ci: float
     p_value: float  # probability of a difference this large by chance; <= 0.05: significant
+    signature: str  # includes the number of resamples and the seed
 
     @property
     def significant(self) -> bool:
         """sacrebleu's mark (p <= 0.05), never for equal scores: when every resample ties,
         its test returns p = 1 / (samples + 1) although there is no difference to explain."""
         return self.p_value <= 0.05 and self.score != self.baseline_score
-    signature: str  # includes the number of resamples and the seed
 
     def to_json(self) -> dict:
         return dict(vars(self), significant=self.significant)
@@ -89,7 +91,7 @@ def make_metrics(
     for name in dict.fromkeys(names):
         try:
             metrics[name] = METRICS[name](references=references, **options[name])
-        except (ImportError, OSError, RuntimeError) as err:  # a tokenizer needing a package or a download
+        except (ImportError, OSError, RuntimeError) as err:  # tokenizers needing a package, a download
             reason = " ".join(str(err).split())  # sacrebleu's advice spans several lines
             raise NMTError(f"{name}: cannot set up tokenizer {tokenize!r}: {reason}") from None
     return metrics
@@ -203,14 +205,21 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap_samples < 1:
         raise NMTError(f"--bootstrap-samples must be at least 1 (got {args.bootstrap_samples})")
     hypotheses, references = _read_aligned(args.hyp, args.ref)
-    if args.baseline is not None:
-        _, (baseline,) = _read_aligned(args.hyp, [args.baseline])
-        results = paired_bootstrap(hypotheses, baseline, references, args.metrics, args.tokenize,
-                                   args.lowercase, args.bootstrap_samples)
-        print_paired(results, args)
-    else:
-        print_scores(score(hypotheses, references, args.metrics, args.tokenize, args.lowercase), args)
+    report(hypotheses, references, args)
     return 0
+
+
+def report(hypotheses: list[str], references: list[list[str]], args: argparse.Namespace) -> None:
+    """Score aligned lines and print; any source of hypotheses (a file, a Translator) ends here."""
+    if args.baseline is None:
+        print_scores(score(hypotheses, references, args.metrics, args.tokenize, args.lowercase), args)
+        return
+    baseline = read_lines(args.baseline)
+    if len(baseline) != len(hypotheses):
+        raise NMTError(f"{args.baseline} has {len(baseline)} lines but the hypotheses have {len(hypotheses)}")
+    results = paired_bootstrap(hypotheses, baseline, references, args.metrics, args.tokenize,
+                               args.lowercase, args.bootstrap_samples)
+    print_paired(results, args)
 
 
 def print_scores(results: list[MetricResult], args: argparse.Namespace) -> None:

@@ -150,7 +150,8 @@ def test_equal_scores_are_never_marked_significant(tmp_path, capsys):
     ref.write_text("a b\nc d\n", encoding="utf-8")
     hyp.write_text("a b\nc d\n", encoding="utf-8")
     base.write_text("a\nc\n", encoding="utf-8")  # BLEU 0 for both: no 3- or 4-grams anywhere
-    rc, out, _ = nmt(capsys, "--hyp", str(hyp), "--ref", str(ref), "--baseline", str(base), "-m", "bleu", "--json")
+    args = ["--hyp", str(hyp), "--ref", str(ref), "--baseline", str(base), "-m", "bleu", "--json"]
+    rc, out, _ = nmt(capsys, *args)
     (bleu,) = json.loads(out)
     assert rc == 0 and bleu["score"] == bleu["baseline_score"] == 0.0
     assert bleu["p_value"] < 0.05 and not bleu["significant"]  # sacrebleu's p for all-tied resamples
