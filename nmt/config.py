@@ -1,6 +1,7 @@
 """Typed configuration: every field, its type, its default and its valid choices in one place.
 
-A config file has three sections, `data`, `model` and `train`; `nmt prepare` reads only `data`.
+A config file has four sections, `data`, `model`, `train` and `search` (decoding defaults);
+`nmt prepare` reads only `data`.
 Unknown keys and bad values raise `ConfigError` with one line naming the field
 (`model.decoder.attention: got 'luong_dot', valid: none, bahdanau, luong`).
 String values may use `${VAR}` or `${VAR:-default}` to read the environment, so a recipe can
@@ -133,6 +134,33 @@ class ModelConfig(Section):
     tie_src_tgt_embeddings: bool = False  # needs a joint tokenizer
 
 
+# ----------------------------------------------------------------------------- search
+
+
+class SearchConfig(Section):
+    """Decoding defaults a model carries in its config; `nmt translate` options override them.
+
+    Lengths count output tokens without BOS/EOS; the length penalty counts the final EOS too.
+    """
+
+    beam_size: int = Field(5, ge=1)  # 1: greedy search (argmax at each step)
+    nbest: int = Field(1, ge=1)  # hypotheses returned per sentence, best first; at most beam_size
+    # ranks finished hypotheses: gnmt: log_prob / ((5 + len) / 6) ** alpha (Wu et al. 2016);
+    # length: log_prob / len (plain length normalisation); none: log_prob (favours short outputs)
+    length_penalty: Literal["gnmt", "length", "none"] = "gnmt"
+    alpha: float = Field(0.6, ge=0.0)  # gnmt exponent: 0 is none, 0.6 the usual choice
+    max_len_ratio: float = Field(1.5, ge=0.0)  # at most ratio * source tokens + max_len_const
+    max_len_const: int = Field(10, ge=0)
+    max_len: int = Field(256, ge=1)  # hard cap on output tokens, whatever the source length
+    min_len: int = Field(1, ge=0)  # EOS is masked until this many tokens are out; the max wins
+
+    @model_validator(mode="after")
+    def _nbest_fits(self) -> "SearchConfig":
+        if self.nbest > self.beam_size:
+            raise ValueError(f"nbest ({self.nbest}) must be at most beam_size ({self.beam_size})")
+        return self
+
+
 # ----------------------------------------------------------------------------- train
 
 
@@ -180,11 +208,20 @@ class TrainConfig(Section):
     log_every_steps: int = Field(20, ge=1)
     gradient_profile_every: Optional[int] = Field(None, ge=1)  # gradient diagnostics callback
 
+    @model_validator(mode="after")
+    def _schedule_options(self) -> "TrainConfig":
+        if self.schedule == "plateau" and self.warmup_steps:
+            raise ValueError("warmup_steps is not supported with schedule plateau (use inverse_sqrt or constant)")
+        if self.schedule == "inverse_sqrt" and not self.warmup_steps:
+            raise ValueError("schedule inverse_sqrt needs warmup_steps > 0")
+        return self
+
 
 class Config(Section):
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    search: SearchConfig = SearchConfig()  # decoding defaults for translate and validation
 
     @model_validator(mode="after")
     def _consistent(self) -> "Config":

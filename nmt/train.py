@@ -1,0 +1,201 @@
+"""`nmt train`: config -> run directory -> Lightning Trainer -> exported model.
+
+`runs/<name>/` holds `config.yaml` (the resolved config), `logs/` (CSV and TensorBoard, a new
+version per attempt), `checkpoints/` (`last.ckpt` every N steps and at the end, `best.ckpt` by the
+monitored validation metric) and `export/` (what `nmt translate` loads). Running the same command
+again resumes from `last.ckpt`: model, optimizer, scheduler, sampler position and RNG, so the
+loss curve continues as if never interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from nmt.config import Config, dump_config, load_config, read_yaml, apply_overrides, validate
+from nmt.errors import ConfigError, NMTError
+from nmt.optim import monitor_mode
+from nmt.precision import resolve_precision
+
+CONFIG_FILE = "config.yaml"
+LAST = "last.ckpt"
+BEST = "best.ckpt"
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / LAST
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / BEST
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML config with data/model/train/search sections")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="override single keys, e.g. train.lr=0.002 model.decoder.attention=bahdanau")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR (its config.yaml; overrides still apply)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over even if the run directory has checkpoints (they are replaced)")
+    parser.add_argument("--fast-dev-run", type=int, default=0, metavar="N",
+                        help="run N training and validation batches only, as a smoke test")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    paths = RunPaths(config.train.run_dir / config.run_name)
+    resume = _resume_checkpoint(config, paths, args.fresh) if not args.fast_dev_run else None
+    result = train(config, paths, resume=resume, fast_dev_run=args.fast_dev_run)
+    print(result.summary())
+    return 0
+
+
+def _load(args: argparse.Namespace) -> Config:
+    if args.resume is not None:
+        if args.config is not None:
+            raise ConfigError("give either --config or --resume RUN_DIR, not both")
+        path = args.resume / CONFIG_FILE
+        if not path.is_file():
+            raise NMTError(f"{args.resume}: not a run directory (no {CONFIG_FILE})")
+        return validate(Config, apply_overrides(read_yaml(path), args.overrides), source=str(path))
+    if args.config is None:
+        raise ConfigError("--config is required (or --resume RUN_DIR)")
+    return load_config(args.config, args.overrides)
+
+
+def _resume_checkpoint(config: Config, paths: RunPaths, fresh: bool) -> Optional[Path]:
+    """`last.ckpt` when this run exists with the same data and model; an error if they changed."""
+    if fresh or not paths.last.is_file():
+        return None
+    if paths.config.is_file():
+        saved = validate(Config, read_yaml(paths.config), source=str(paths.config))
+        for section in ("data", "model"):
+            if getattr(saved, section) != getattr(config, section):
+                raise ConfigError(
+                    f"{paths.root}: its {section} config differs from this one; resuming would mix runs "
+                    f"(use --fresh to start over, or set train.name to a new run)"
+                )
+    return paths.last
+
+
+@dataclass
+class TrainResult:
+    paths: RunPaths
+    steps: int
+    minutes: float
+    best: Optional[float]
+    monitor: str
+    export: Optional[Path]
+
+    def summary(self) -> str:
+        best = f"best val/{self.monitor} {self.best:.2f}" if self.best is not None else "no validation"
+        where = f"model exported to {self.export}" if self.export else "nothing exported (smoke test)"
+        return f"trained {self.steps} steps in {self.minutes:.1f} min; {best}; {where}"
+
+
+def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_dev_run: int = 0) -> TrainResult:
+    """Train (or continue) the run in `paths`, then export its best model."""
+    from nmt.data.datamodule import TranslationDataModule
+    from nmt.export import export_model_dir
+    from nmt.module import TranslationModule
+
+    started = time.monotonic()
+    train_cfg = config.train
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    L.seed_everything(train_cfg.seed, workers=True, verbose=False)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    _write_atomic(paths.config, dump_config(config))
+
+    datamodule = TranslationDataModule(config.data, seed=train_cfg.seed)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module = TranslationModule(config.model_dump(mode="json"), datamodule.src_vocab_size, datamodule.tgt_vocab_size)
+    module.tokenizer = datamodule.tokenizer
+    trainer, best_cb = build_trainer(config, paths, fast_dev_run)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    if fast_dev_run:
+        return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, None,
+                           train_cfg.monitor, None)
+    trainer.save_checkpoint(paths.last)
+    best = None
+    if best_cb is not None and best_cb.best_model_score is not None:
+        best = float(best_cb.best_model_score)
+        if paths.best.is_file():
+            state = torch.load(paths.best, map_location="cpu", weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+    if trainer.is_global_zero:
+        export_model_dir(paths.export, config, module.model, datamodule.tokenizer)
+    return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, best,
+                       train_cfg.monitor, paths.export)
+
+
+def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tuple[L.Trainer, Optional[ModelCheckpoint]]:
+    cfg = config.train
+    device_type = "cuda" if cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available()) else "cpu"
+    precision = resolve_precision(cfg.precision, device_type)
+    has_valid = config.data.valid is not None
+    monitor = f"val/{cfg.monitor}"
+    mode = monitor_mode(cfg.monitor)
+    callbacks: list = [
+        ModelCheckpoint(dirpath=paths.checkpoints, filename="step-{step}", every_n_train_steps=cfg.checkpoint_every_steps,
+                        save_top_k=0, save_last=True, enable_version_counter=False),
+        LearningRateMonitor(logging_interval="step"),
+        TQDMProgressBar(refresh_rate=max(1, min(cfg.log_every_steps, 10))),
+    ]
+    best_cb = None
+    if has_valid:
+        best_cb = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor=monitor, mode=mode,
+                                  save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+        callbacks.append(best_cb)
+        if cfg.early_stopping_patience:
+            callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience,
+                                           check_on_train_epoch_end=False, strict=False))
+    loggers = [CSVLogger(paths.root, name="logs"), TensorBoardLogger(paths.root, name="logs", default_hp_metric=False)]
+    every = cfg.val_every_steps
+    max_epochs = cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 or cfg.max_minutes else None)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, precision=precision,
+        max_epochs=max_epochs, max_steps=cfg.max_steps,
+        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
+        val_check_interval=every * cfg.accumulate if every else None,
+        check_val_every_n_epoch=None if every else 1,
+        limit_val_batches=1.0 if has_valid else 0,
+        gradient_clip_val=cfg.clip_grad_norm, accumulate_grad_batches=cfg.accumulate,
+        log_every_n_steps=cfg.log_every_steps, callbacks=callbacks, logger=loggers,
+        default_root_dir=paths.root, num_sanity_val_steps=0, enable_model_summary=False,
+        use_distributed_sampler=False, fast_dev_run=fast_dev_run or False,
+    )
+    return trainer, best_cb
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
