@@ -5,7 +5,8 @@
     <dir>/meta.json              vocabulary sizes, nmt version, parameter count
     <dir>/tokenizers/src.model   SentencePiece models, copied
     <dir>/tokenizers/tgt.model
-    <dir>/tokenizers/tokenizer.json  (when the source tokenizer directory has one)
+    <dir>/tokenizers/tokenizer.json  the tokenizer's metadata (from `nmt prepare`, pointing at the
+                                 copies), so `nmt.tokenizer.Tokenizer.load` reads the folder
 
 A directory is written next to its destination and renamed into place, so a crash never leaves
 a half-written model where a complete one is expected. Loading checks every file first and
@@ -19,8 +20,9 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Union
 
 import torch
 from safetensors import SafetensorError
@@ -68,11 +70,23 @@ class ExportedModel:
     tokenizers: TokenizerFiles
     meta: dict
 
+    @cached_property
+    def tokenizer(self) -> Any:
+        """The `nmt.tokenizer.Tokenizer` over the copied models (loaded on first use)."""
+        from nmt.tokenizer import Tokenizer
 
-def export_model(directory: Path, config: Config, model: Seq2Seq, src_tokenizer: Path, tgt_tokenizer: Path) -> Path:
-    """Write `model` with its config and tokenizers to `directory`, replacing it atomically."""
+        return Tokenizer.load(self.tokenizers.src.parent)
+
+
+def export_model_dir(directory: Path, config: Config, model: Seq2Seq, tokenizer: Union[TokenizerFiles, Any]) -> Path:
+    """Write `model` with its config and tokenizers to `directory`, replacing it atomically.
+
+    tokenizer: the SentencePiece model files, or the `nmt.tokenizer.Tokenizer` trained by
+    `nmt prepare` (its files and metadata are copied).
+    """
     directory = Path(directory)
-    for path in (src_tokenizer, tgt_tokenizer):
+    files = tokenizer if isinstance(tokenizer, TokenizerFiles) else _files_of(tokenizer)
+    for path in (files.src, files.tgt):
         if not Path(path).is_file():
             raise NMTError(f"{path}: tokenizer model not found")
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -88,22 +102,27 @@ def export_model(directory: Path, config: Config, model: Seq2Seq, src_tokenizer:
             "parameters": sum(p.numel() for p in model.parameters()),
         }
         (work / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _copy_tokenizers(work / TOKENIZERS, Path(src_tokenizer), Path(tgt_tokenizer))
+        _copy_tokenizers(work / TOKENIZERS, Path(files.src), Path(files.tgt))
         _replace(work, directory)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return directory
 
 
+def _files_of(tokenizer: Any) -> TokenizerFiles:
+    """The model files of an `nmt.tokenizer.Tokenizer` (its folder and metadata name them)."""
+    models = tokenizer.meta["models"]
+    return TokenizerFiles(Path(tokenizer.directory) / models["src"], Path(tokenizer.directory) / models["tgt"])
+
+
 def _copy_tokenizers(target: Path, src: Path, tgt: Path) -> None:
     target.mkdir()
     shutil.copyfile(src, target / "src.model")
     shutil.copyfile(tgt, target / "tgt.model")
-    tokenizer_meta = src.parent / TOKENIZER_META
-    if tokenizer_meta.is_file():  # keep `nmt prepare`'s metadata, pointing at the copied files
-        meta = json.loads(tokenizer_meta.read_text(encoding="utf-8"))
-        meta["models"] = {"src": "src.model", "tgt": "tgt.model"}
-        (target / TOKENIZER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    source_meta = src.parent / TOKENIZER_META
+    meta = json.loads(source_meta.read_text(encoding="utf-8")) if source_meta.is_file() else {"format": 1}
+    meta["models"] = {"src": "src.model", "tgt": "tgt.model"}  # the copies
+    (target / TOKENIZER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def _replace(work: Path, directory: Path) -> None:
@@ -138,8 +157,8 @@ def inspect_export(directory: Path) -> ExportInfo:
     return ExportInfo(directory=directory, config=config, meta=meta, tokenizers=tokenizers)
 
 
-def load_exported(directory: Path, device: str | torch.device = "cpu") -> ExportedModel:
-    """The model of a directory written by `export_model`, in eval mode on `device`."""
+def load_model_dir(directory: Path, device: str | torch.device = "cpu") -> ExportedModel:
+    """The model of a directory written by `export_model_dir`, in eval mode on `device`."""
     info = inspect_export(directory)
     try:
         model = build_model(info.config.model, info.src_vocab_size, info.tgt_vocab_size)
