@@ -18,7 +18,7 @@ scatters them into the parameter, instead of filling a parameter-sized buffer at
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +78,7 @@ class StepWeights:
 
 
 def step(
-    weights: StepWeights,
+    weights: Union[StepWeights, nn.RNNBase],
     gates: Tensor,
     extra: Optional[Tensor],
     hidden: Tensor,
@@ -86,9 +86,13 @@ def step(
 ) -> tuple[Tensor, Optional[Tensor]]:
     """Advance every layer by one position.
 
-    gates: (batch, G) from `input_gates`; extra: (batch, X) the rest of layer 0's input, or None;
-    hidden, cell: (layers, batch, hidden), cell only for LSTM. Returns the new (hidden, cell).
+    weights: `StepWeights.of(rnn, emb_size)`, built once for a sequence (or the module itself,
+    arranged anew on each call); gates: (batch, G) from `input_gates`; extra: (batch, X) the rest
+    of layer 0's input, or None; hidden, cell: (layers, batch, hidden), cell only for LSTM.
+    Returns the new (hidden, cell).
     """
+    if isinstance(weights, nn.RNNBase):
+        weights = StepWeights.of(weights, weights.input_size - (extra.size(1) if extra is not None else 0))
     if extra is not None:
         gates = torch.addmm(gates, extra, weights.extra)
     new_hidden, new_cell = [], []
