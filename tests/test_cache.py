@@ -5,7 +5,7 @@ import pytest
 from nmt.data import cache as cache_module
 from nmt.data.cache import TextTableWriter, TokenCache, build_cache
 from nmt.data.corpus import CleanCounts
-from nmt.data.prepare import prepare
+from nmt.data.pipeline import prepare
 from nmt.tokenizer import Tokenizer
 
 from conftest import make_pairs, write_parallel

@@ -1,6 +1,6 @@
 """The LightningDataModule that ties corpus, tokenizer, cache and batching together.
 
-`prepare_data` (once per node) runs `nmt prepare`'s pipeline: tokenizers and caches are made or
+`prepare_data` (once per node) runs `nmt prepare`'s pipeline (nmt/data/pipeline.py): tokenizers and caches are made or
 reused. `setup` (every rank) opens what the manifest points at. The training loader is a
 `ResumableLoader`: Lightning checkpoints carry its position, so a resumed run continues with the
 identical batch sequence. Under DDP each rank gets its own share of batches from the sampler
@@ -18,7 +18,8 @@ from nmt.config import DataConfig
 from nmt.data.batching import TokenBatchSampler
 from nmt.data.cache import TokenCache
 from nmt.data.loader import BatchLoader, ResumableLoader, make_dataloader
-from nmt.data.prepare import format_summary, prepare, read_manifest
+from nmt.data.pipeline import prepare, read_manifest
+from nmt.data.prepare import format_summary
 from nmt.errors import DataError
 from nmt.tokenizer import Tokenizer
 
