@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -49,6 +50,24 @@ def test_valid_loader_covers_the_validation_set_in_length_order(data_config):
     assert 0 <= module.padding_share < 0.5
 
 
+def test_each_ddp_rank_loads_its_own_share_of_every_epoch(data_config):
+    shares = []
+    for rank in range(3):
+        module = ready(data_config)
+        module.trainer = SimpleNamespace(world_size=3, global_rank=rank)  # what Lightning sets under DDP
+        shares.append([b.index.tolist() for b in module.train_dataloader()])
+    assert len({len(share) for share in shares}) == 1
+    rows = sorted(itertools.chain.from_iterable(itertools.chain.from_iterable(shares)))
+    assert rows == list(range(300))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batches_arrive_pinned_when_cuda_is_there(data_config):
+    batch = next(iter(ready(data_config).train_dataloader()))
+    assert batch.src.is_pinned() and batch.tgt_out.is_pinned()
+
+
 def test_setup_before_prepare_is_a_one_line_error(data_config):
     with pytest.raises(DataError, match=r"is not prepared; run `nmt prepare` first"):
         TranslationDataModule(data_config, verbose=False).setup("fit")
@@ -59,6 +78,32 @@ def test_setup_after_the_config_changed_asks_to_prepare_again(data_config):
     data_config.tokenizer.vocab_size = 70
     with pytest.raises(DataError, match="prepared from a different data config"):
         TranslationDataModule(data_config, verbose=False).setup("fit")
+
+
+class RecordValidation(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.validated: list[int] = []
+
+    def training_step(self, batch: Batch, batch_idx: int):
+        return (self.weight * batch.src.float().mean()).sum()
+
+    def validation_step(self, batch: Batch, batch_idx: int):
+        self.validated.extend(batch.index.tolist())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_lightning_validates_on_every_validation_pair_once(data_config, tmp_path):
+    module = RecordValidation()
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
+                        default_root_dir=tmp_path)
+    trainer.fit(module, datamodule=TranslationDataModule(data_config, verbose=False))
+    assert sorted(module.validated) == list(range(40))
 
 
 # ----------------------------------------------------------------------------- exact resume

@@ -26,6 +26,12 @@ class Batch:
     def num_target_tokens(self) -> int:
         return int(self.tgt_out.ne(PAD_ID).sum())
 
+    def pin_memory(self) -> "Batch":
+        """Page-locked copy; a DataLoader with `pin_memory=True` calls it, so that
+        `to("cuda", non_blocking=True)` overlaps the copy with compute."""
+        return Batch(*(t.pin_memory() for t in
+                       (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)))
+
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(*(t.to(device, non_blocking=True) for t in
                        (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)))

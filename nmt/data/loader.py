@@ -76,6 +76,12 @@ class BatchLoader:
 
     @property
     def sampler(self) -> TokenBatchSampler:
+        """Where Lightning looks for `set_epoch`."""
+        return self.loader.batch_sampler
+
+    @property
+    def batch_sampler(self) -> TokenBatchSampler:
+        """Where Lightning looks to tell whether a loader shuffles."""
         return self.loader.batch_sampler
 
     def __len__(self) -> int:
