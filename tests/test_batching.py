@@ -4,11 +4,14 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 from datasets import Dataset
 
+from nmt.data.batch import collate
 from nmt.data.batching import TokenBatchSampler, divisible, pack
 from nmt.data.loader import ResumableLoader, make_dataloader
 from nmt.errors import DataError
+from nmt.vocab import BOS_ID, EOS_ID
 
 RNG = np.random.default_rng(0)
 SRC = RNG.integers(1, 40, size=500)  # pieces per sentence, without EOS
@@ -129,3 +132,29 @@ def test_loader_position_counts_consumed_batches_not_worker_prefetch():
     resumed.load_state_dict(state)
     rest = [b.index.tolist() for b in resumed]
     assert taken + rest == [b.index.tolist() for b in ResumableLoader(make_dataloader(dataset, sampler()))]
+
+
+def reference_collate(pairs):
+    """The padding rules written out row by row."""
+    n, src_len, tgt_len = len(pairs), max(len(s) for s, _ in pairs) + 1, max(len(t) for _, t in pairs) + 1
+    src = [[0] * src_len for _ in range(n)]
+    tgt_in = [[0] * tgt_len for _ in range(n)]
+    tgt_out = [[0] * tgt_len for _ in range(n)]
+    for row, (s, t) in enumerate(pairs):
+        src[row][: len(s) + 1] = s + [EOS_ID]
+        tgt_in[row][: len(t) + 1] = [BOS_ID] + t
+        tgt_out[row][: len(t) + 1] = t + [EOS_ID]
+    return src, [len(s) + 1 for s, _ in pairs], tgt_in, tgt_out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_collate_pads_like_the_row_by_row_rules(seed):
+    rng = np.random.default_rng(seed)
+    pairs = [(rng.integers(4, 50, rng.integers(0, 9)).tolist(), rng.integers(4, 50, rng.integers(1, 9)).tolist())
+             for _ in range(int(rng.integers(1, 12)))]
+    batch = collate(pairs, index=list(range(100, 100 + len(pairs))))
+    src, src_lengths, tgt_in, tgt_out = reference_collate(pairs)
+    assert batch.src.tolist() == src and batch.src_lengths.tolist() == src_lengths
+    assert batch.tgt_in.tolist() == tgt_in and batch.tgt_out.tolist() == tgt_out
+    assert batch.index.tolist() == list(range(100, 100 + len(pairs)))
+    assert batch.src.dtype == batch.tgt_out.dtype == torch.long
