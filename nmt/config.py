@@ -211,6 +211,11 @@ class TrainConfig(Section):
     log_every_steps: int = Field(20, ge=1)
     gradient_profile_every: Optional[int] = Field(None, ge=1)  # gradient diagnostics callback
 
+    @property
+    def monitor_metric(self) -> str:
+        """bleu/chrf need val_bleu; without it the best model follows validation loss."""
+        return self.monitor if self.val_bleu or self.monitor in ("loss", "ppl") else "loss"
+
     @model_validator(mode="after")
     def _schedule_options(self) -> "TrainConfig":
         if self.schedule == "plateau" and self.warmup_steps:

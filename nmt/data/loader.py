@@ -61,10 +61,14 @@ def make_dataloader(dataset, sampler: TokenBatchSampler, num_workers: int = 0) -
     queues, so each worker waits out a 5 s join timeout. Owned by the epoch's `for` loop instead,
     it is shut down as soon as Lightning drops the epoch's iterator. Restarting the workers costs
     a fork per epoch.
+
+    The loader has its own random generator: every new DataLoader iterator draws a worker seed,
+    and drawing it from torch's global generator would shift dropout's random stream whenever a
+    resumed run starts its iterator at a different point than the original run did.
     """
     return DataLoader(
         PairRows(dataset), batch_sampler=sampler, collate_fn=collate_rows, num_workers=num_workers,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(sampler.seed),
     )
 
 
