@@ -118,14 +118,18 @@ class DecoderConfig(Section):
     # the previous decoder state; luong: over the current decoder state, scored by `score`.
     attention: Literal["none", "bahdanau", "luong"] = "luong"
     score: Literal["dot", "general"] = "general"  # Luong score; ignored otherwise
-    input_feeding: bool = True  # feed the previous attentional vector into the next step
-    tie_embeddings: bool = False  # output layer shares the target embedding matrix
+    # luong only: feed the previous attentional vector into the next step (bahdanau and none
+    # already feed a context into every step); off lets training run the fused path
+    input_feeding: bool = True
+    # output layer shares the target embedding matrix; the attentional vector is then emb_size wide
+    tie_embeddings: bool = False
 
 
 class ModelConfig(Section):
     encoder: EncoderConfig = EncoderConfig()
     decoder: DecoderConfig = DecoderConfig()
-    # dense: join directions, project, tanh (per decoder layer); zeros: start from zero state
+    # dense: join directions, project, tanh (per decoder layer, aligned from the top; an LSTM
+    # decoder's cell starts at 0); zeros: start from the zero state
     bridge: Literal["dense", "zeros"] = "dense"
     tie_src_tgt_embeddings: bool = False  # needs a joint tokenizer
 

@@ -19,7 +19,7 @@ class EncoderOutput:
     states: Tensor  # (batch, src_len, enc_dim) every source position, the attention memory
     mask: Tensor  # (batch, src_len) bool, True on real tokens
     lengths: Tensor  # (batch,) source lengths
-    final: tuple[Tensor, ...]  # last states per layer: (layers * dirs, batch, hidden), LSTM adds the cell
+    final: tuple[Tensor, ...]  # (h,): last hidden state per layer and direction, (layers * dirs, batch, hidden)
 
 
 @dataclass
