@@ -69,6 +69,7 @@ def curves_figure(logs: list, labels: list[str]):
     """2 x 3 panels: rows by step and by wall minutes, columns loss, perplexity, BLEU; one line per run."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import LogFormatter
 
     figure = Figure(figsize=(12, 6.5), layout="constrained")
     axes = figure.subplots(2, len(PANELS), squeeze=False)
@@ -89,7 +90,9 @@ def curves_figure(logs: list, labels: list[str]):
             ax.set_xlabel(xlabel)
             ax.grid(True, alpha=0.3)
             if metric == "val/ppl" and ax.has_data():
-                ax.set_yscale("log")
+                ax.set_yscale("log")  # plain numbers (12, 6, 4), not 1.2 x 10^1
+                ax.yaxis.set_major_formatter(LogFormatter())
+                ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
             if not ax.has_data():
                 ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="gray")
     handles = [Line2D([], [], color=f"C{colour}", lw=1.4, label=label) for colour, label in enumerate(labels)]
