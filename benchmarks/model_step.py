@@ -5,7 +5,7 @@ joint vocabulary) on a 4096-token batch like Multi30k's (256 sentences of 12..16
 No data, no optimizer: this isolates the model. Prints one JSON object per variant, e.g.
 
     python benchmarks/model_step.py --threads 2 --repeats 5
-    python benchmarks/model_step.py --variants luong-feed luong-fused
+    python benchmarks/model_step.py --variants luong-feed luong-fused --tune-malloc
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from nmt.allocator import tune_malloc
 from nmt.config import ModelConfig
 from nmt.data.batch import Batch, collate
 from nmt.model import build_model, sequence_loss
@@ -83,13 +84,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--sentences", type=int, default=256)
     parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--tune-malloc", action="store_true", help="raise glibc's mmap/trim thresholds first")
     args = parser.parse_args()
+    malloc_tuned = tune_malloc() if args.tune_malloc else False
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
     batch = synthetic_batch(args.sentences, args.vocab, low=11, high=15)
     for name in args.variants:
-        print(json.dumps(time_variant(name, batch, args.vocab, args.repeats, args.warmup)), flush=True)
+        result = time_variant(name, batch, args.vocab, args.repeats, args.warmup)
+        print(json.dumps({**result, "malloc_tuned": malloc_tuned}), flush=True)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ class Decoder(nn.Module):
         self.embedding = embedding or nn.Embedding(vocab_size, cfg.emb_size, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(cfg.dropout)
         self.attention = None
+        self.attention_name = {"luong": f"luong {cfg.score}"}.get(cfg.attention, cfg.attention)
         if cfg.attention != "none":
             name = "bahdanau" if cfg.attention == "bahdanau" else cfg.score
             self.attention = build_attention(name, cfg.hidden_size, memory_size)

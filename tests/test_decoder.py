@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from nmt.model.loss import sequence_loss
+from tiny_models import fused_grid, grid, random_batch, tiny_model, one_thread  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("cell,attention,bidirectional", fused_grid())
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fused_path_equals_step_path(cell, attention, bidirectional, layers):
+    model = tiny_model(cell=cell, attention=attention, bidirectional=bidirectional, input_feeding=False,
+                       layers=layers).eval()
+    assert model.decoder.can_fuse()
+    batch = random_batch()
+    fused = model(batch.src, batch.src_lengths, batch.tgt_in, fused=True, return_attention=True)
+    stepped = model(batch.src, batch.src_lengths, batch.tgt_in, fused=False, return_attention=True)
+    torch.testing.assert_close(fused.logits, stepped.logits, atol=1e-5, rtol=1e-4)
+    if attention != "none":
+        torch.testing.assert_close(fused.attention, stepped.attention, atol=1e-6, rtol=1e-5)
+
+
+def test_fused_and_step_gradients_agree_in_training_mode_without_dropout():
+    model = tiny_model(attention="general", input_feeding=False, layers=2).train()
+    batch = random_batch()
+    grads = []
+    for fused in (True, False):
+        model.zero_grad()
+        out = model(batch.src, batch.src_lengths, batch.tgt_in, fused=fused)
+        sequence_loss(out.logits, batch.tgt_out[out.mask], 0.1).loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell,attention,bidirectional", grid())
+def test_search_step_gives_the_training_log_probs(cell, attention, bidirectional):
+    """`step`, one position at a time as search calls it, equals the teacher-forced forward."""
+    model = tiny_model(cell=cell, attention=attention, bidirectional=bidirectional).eval()
+    batch = random_batch()
+    out = model(batch.src, batch.src_lengths, batch.tgt_in)
+    expected = torch.log_softmax(out.logits, -1)
+    state = model.start(model.encode(batch.src, batch.src_lengths))
+    per_step = []
+    for t in range(batch.tgt_in.size(1)):
+        step = model.step(state, batch.tgt_in[:, t])
+        per_step.append(step.log_probs)
+        state = step.state
+    torch.testing.assert_close(torch.stack(per_step, 1)[out.mask], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_logits_are_computed_for_real_target_tokens_only():
+    model = tiny_model()
+    batch = random_batch()
+    out = model(batch.src, batch.src_lengths, batch.tgt_in)
+    assert out.logits.shape == (batch.num_target_tokens, 23)
+    assert out.mask.tolist() == batch.tgt_out.ne(0).tolist()
+
+
+def test_scheduled_sampling_runs_differs_from_teacher_forcing_and_trains():
+    model = tiny_model(attention="general", input_feeding=True).train()
+    batch = random_batch(sentences=8, high=9)
+    torch.manual_seed(3)
+    forced = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=1.0)
+    torch.manual_seed(3)
+    sampled = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=0.5)
+    assert sampled.logits.shape == forced.logits.shape
+    assert not torch.allclose(sampled.logits, forced.logits)
+    # the first position always reads BOS, so its logits do not change
+    first = torch.zeros_like(forced.mask)
+    first[:, 0] = True
+    first_rows = first[forced.mask]  # (tokens,) which logits rows are position 0
+    torch.testing.assert_close(sampled.logits[first_rows], forced.logits[first_rows])
+    sequence_loss(sampled.logits, batch.tgt_out[sampled.mask]).loss.backward()
+    assert all(p.grad is not None for p in model.decoder.parameters())
+
+
+def test_fused_path_refuses_configurations_that_need_steps():
+    model = tiny_model(attention="general", input_feeding=True)
+    batch = random_batch()
+    with pytest.raises(ValueError, match="fused path"):
+        model(batch.src, batch.src_lengths, batch.tgt_in, fused=True)
+    assert not tiny_model(attention="none").decoder.can_fuse(teacher_forcing=0.9)
+
+
+def test_tied_output_layer_shares_the_target_embedding():
+    model = tiny_model(tie_embeddings=True)
+    decoder = model.decoder
+    assert decoder.output.weight is decoder.embedding.weight
+    assert decoder.output_size == decoder.embedding.embedding_dim
+    untied = tiny_model(tie_embeddings=False)
+    tied_count = sum(p.numel() for p in model.parameters())
+    assert tied_count < sum(p.numel() for p in untied.parameters())
+    batch = random_batch()
+    out = model(batch.src, batch.src_lengths, batch.tgt_in)
+    sequence_loss(out.logits, batch.tgt_out[out.mask]).loss.backward()
+    assert decoder.embedding.weight.grad is not None
