@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
-import types
 
 import pytest
 import torch
@@ -18,6 +16,9 @@ from nmt.diagnostics.gradients import by_distance, gradient_profile, state_gradi
 from nmt.diagnostics.recall_task import RecallTask, compare_cells
 from nmt.diagnostics.stepwise import StepwiseRNN, stepwise
 from nmt.model.seq2seq import build_model
+from tiny_models import one_thread  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -203,61 +204,57 @@ def test_diagnose_needs_a_diagnostic(capsys):
 # ----------------------------------------------------------------------------- trained model
 
 
-class CharTokenizer:
-    """Letters a.. as ids 4..; enough of the tokenizer interface for the command."""
-
-    def encode_src(self, texts):
-        return [[4 + ord(c) - ord("a") for c in text.replace(" ", "")] for text in texts]
-
-    encode_tgt = encode_src
-
-
 @pytest.fixture
-def exported(monkeypatch):
-    """A stand-in for `nmt.export.load_model_dir` (the real loader lands with the export work)."""
-    model = tiny_model("lstm", vocab=4 + 26)
-    config = types.SimpleNamespace(model=ModelConfig.model_validate({"decoder": {"attention": "luong"}}))
-    loaded = types.SimpleNamespace(config=config, model=model, tokenizer=CharTokenizer())
-    calls = []
+def exported(tmp_path):
+    """A real exported model directory: a tokenizer trained on a toy corpus and a tiny LSTM model."""
+    from nmt.config import Config, TokenizerConfig
+    from nmt.export import export_model_dir
+    from nmt.tokenizer import TrainingTextWriter, train_tokenizer
 
-    def load_model_dir(path, device="cpu"):
-        calls.append(path)
-        return loaded
+    from conftest import make_pairs
 
-    monkeypatch.setitem(sys.modules, "nmt.export", types.SimpleNamespace(load_model_dir=load_model_dir))
-    return calls
+    (tmp_path / "work").mkdir()
+    writer = TrainingTextWriter(tmp_path / "work", "toy", "inputs")
+    for pair in make_pairs(200, seed=3):
+        writer.add(pair)
+    tokenizer = train_tokenizer(tmp_path / "tok", writer.close(), TokenizerConfig(vocab_size=64), "de", "en", False)
+    config = Config.model_validate(tiny_config())
+    torch.manual_seed(0)
+    model = build_model(config.model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
+    return export_model_dir(tmp_path / "model", config, model, tokenizer)
 
 
 def test_trained_model_profile_has_a_column_per_direction(exported, tmp_path, capsys):
-    (tmp_path / "model").mkdir()
     (tmp_path / "src.txt").write_text("abc\nhello world\n\nab\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("cba\ndlrow\nxyz\nba\n", encoding="utf-8")
     plot = tmp_path / "m.png"
-    rc, out, err = run_nmt(capsys, "gradients", "--model", tmp_path / "model", "--src", tmp_path / "src.txt",
+    rc, out, err = run_nmt(capsys, "gradients", "--model", exported, "--src", tmp_path / "src.txt",
                            "--ref", tmp_path / "ref.txt", "--batch-size", 2, "-o", plot)
     assert rc == 0, err
-    assert exported == [tmp_path / "model"]
     assert "3 pairs" in out and "1 skipped" in out
     assert "layer 2 backward" in out and "sentences" in out
+    from nmt.tokenizer import Tokenizer
+
+    lengths = [len(ids) + 1 for ids in Tokenizer.load(exported / "tokenizers").encode_src(["abc", "hello world", "ab"])]
     rows = table(out)
-    assert sorted(rows) == list(range(11))  # "helloworld" + EOS
-    assert [int(values[-1]) for _, values in sorted(rows.items())][:5] == [3, 3, 3, 2, 1]  # sentences per distance
-    assert all(v > 0 for values in rows.values() for v in values)
+    assert sorted(rows) == list(range(max(lengths)))
+    assert [int(values[-1]) for _, values in sorted(rows.items())] == [sum(n > d for n in lengths)
+                                                                        for d in range(max(lengths))]
+    assert all(v > 0 for values in rows.values() for v in values[:-1])
     assert plot.read_bytes().startswith(PNG)
 
 
 def test_trained_model_with_misaligned_files_is_a_one_line_error(exported, tmp_path, capsys):
-    (tmp_path / "model").mkdir()
     (tmp_path / "src.txt").write_text("abc\nab\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("abc\n", encoding="utf-8")
-    rc, _, err = run_nmt(capsys, "gradients", "--model", tmp_path / "model", "--src", tmp_path / "src.txt",
+    rc, _, err = run_nmt(capsys, "gradients", "--model", exported, "--src", tmp_path / "src.txt",
                          "--ref", tmp_path / "ref.txt")
     assert_one_line_error(rc, err, "2 lines", "has 1")
 
 
-def test_missing_model_directory_is_a_one_line_error(exported, tmp_path, capsys):
+def test_missing_model_directory_is_a_one_line_error(tmp_path, capsys):
     rc, _, err = run_nmt(capsys, "gradients", "--model", tmp_path / "nope", "--src", tmp_path / "s", "--ref", tmp_path / "r")
-    assert_one_line_error(rc, err, "nope", "not a model directory")
+    assert_one_line_error(rc, err, "nope", "model directory not found")
 
 
 # ----------------------------------------------------------------------------- training callback

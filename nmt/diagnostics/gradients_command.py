@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--length", type=int, default=20,
                       help="source tokens the first one must travel through (default 20)")
     task.add_argument("--vocab", type=int, default=20, help="vocabulary size, 4 special ids included (default 20)")
-    task.add_argument("--steps", type=int, default=300, help="training steps after the first measurement (default 300)")
-    task.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 0.01)")
+    task.add_argument("--steps", type=int, default=600, help="training steps after the first measurement (default 600)")
+    task.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 0.003)")
     task.add_argument("--hidden", type=int, default=64, help="encoder and decoder hidden size (default 64)")
     task.add_argument("--emb", type=int, default=32, help="embedding size (default 32)")
     task.add_argument("--init", choices=("nmt", "torch"), default="nmt",

@@ -14,18 +14,8 @@ from nmt.data.batch import collate
 from nmt.diagnostics.gradients import GradientProfile, gradient_profile
 from nmt.errors import NMTError
 from nmt.evaluate import read_lines
+from nmt.export import load_model_dir
 from nmt.model.seq2seq import Seq2Seq
-
-
-def load_exported(path: Path):
-    """The exported model directory through `nmt.export.load_model_dir` (config, model, tokenizer)."""
-    try:
-        from nmt.export import load_model_dir
-    except ImportError:
-        raise NMTError("--model needs the exported-model loader (nmt.export), which this build does not have yet") from None
-    if not Path(path).is_dir():
-        raise NMTError(f"{path}: not a model directory")
-    return load_model_dir(Path(path), device="cpu")
 
 
 def read_pairs(src: Path, ref: Path, limit: int) -> list[tuple[str, str]]:
@@ -53,7 +43,7 @@ def report_model(args: argparse.Namespace) -> None:
     from nmt.diagnostics.figures import save_figure
     from nmt.diagnostics.gradient_report import format_table, profile_figure, table_rows
 
-    exported = load_exported(args.model)
+    exported = load_model_dir(args.model, device="cpu")  # a bad directory is a one-line NMTError
     lines = read_pairs(args.src, args.ref, args.max_sentences)
     tokenizer = exported.tokenizer
     src_ids = tokenizer.encode_src([s for s, _ in lines])
