@@ -19,10 +19,10 @@ PANELS = {"train/loss": "training loss", "val/ppl": "validation perplexity", "va
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories (runs/<name>)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("curves.png"),
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", default=Path("curves.png"),
                         help="figure file, .png/.pdf/.svg (default curves.png)")
     parser.add_argument("--labels", nargs="+", metavar="LABEL", help="legend names, one per run (default: directory names)")
-    parser.add_argument("--dpi", type=int, default=100, help="resolution of a PNG (default 100)")
+    parser.add_argument("--dpi", type=int, metavar="N", default=100, help="resolution of a PNG (default 100)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,13 +18,13 @@ CELLS = ("rnn", "gru", "lstm")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     task = parser.add_argument_group("recall task (the default)")
     task.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS), help="encoder cells to compare")
-    task.add_argument("--length", type=int, default=20,
+    task.add_argument("--length", type=int, metavar="N", default=20,
                       help="source tokens the first one must travel through (default 20)")
-    task.add_argument("--vocab", type=int, default=20, help="vocabulary size, 4 special ids included (default 20)")
-    task.add_argument("--steps", type=int, default=600, help="training steps after the first measurement (default 600)")
-    task.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 0.003)")
-    task.add_argument("--hidden", type=int, default=64, help="encoder and decoder hidden size (default 64)")
-    task.add_argument("--emb", type=int, default=32, help="embedding size (default 32)")
+    task.add_argument("--vocab", type=int, metavar="N", default=20, help="vocabulary size, 4 special ids included (default 20)")
+    task.add_argument("--steps", type=int, metavar="N", default=600, help="training steps after the first measurement (default 600)")
+    task.add_argument("--lr", type=float, metavar="X", default=3e-3, help="Adam learning rate (default 0.003)")
+    task.add_argument("--hidden", type=int, metavar="N", default=64, help="encoder and decoder hidden size (default 64)")
+    task.add_argument("--emb", type=int, metavar="N", default=32, help="embedding size (default 32)")
     task.add_argument("--init", choices=("nmt", "torch"), default="nmt",
                       help="nmt: orthogonal recurrent weights, LSTM forget bias 1 (default); torch: PyTorch's "
                            "defaults, uniform +-1/sqrt(hidden)")
@@ -32,15 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="sentences in the fixed measurement batch (default 256)")
     trained = parser.add_argument_group("trained model")
     trained.add_argument("--model", type=Path, metavar="DIR", help="exported model directory")
-    trained.add_argument("--src", type=Path, help="source sentences, one per line")
-    trained.add_argument("--ref", type=Path, help="reference translations, line-aligned with --src")
+    trained.add_argument("--src", type=Path, metavar="FILE", help="source sentences, one per line")
+    trained.add_argument("--ref", type=Path, metavar="FILE", help="reference translations, line-aligned with --src")
     trained.add_argument("--max-sentences", type=int, default=500, metavar="N",
                          help="measure the first N pairs (default 500)")
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch (default 64)")
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the matrices are small)")
+    parser.add_argument("--batch-size", type=int, metavar="N", default=64, help="sentences per batch (default 64)")
+    parser.add_argument("--seed", type=int, metavar="N", default=1234, help="default 1234")
+    parser.add_argument("--threads", type=int, metavar="N", default=1, help="torch CPU threads (default 1: the matrices are small)")
     parser.add_argument("--every", type=int, metavar="K", help="print every K-th distance (default: about 20 rows)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("gradients.png"),
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", default=Path("gradients.png"),
                         help="plot file, .png/.pdf/.svg (default gradients.png)")
 
 

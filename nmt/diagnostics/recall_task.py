@@ -50,7 +50,7 @@ class RecallTask:
         model = build_model(config, self.vocab_size, self.vocab_size)
         if self.init == "torch":
             for module in model.modules():
-                if module is not model and hasattr(module, "reset_parameters"):
+                if hasattr(module, "reset_parameters"):  # every layer, decoder included
                     module.reset_parameters()
         return model
 
