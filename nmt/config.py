@@ -36,9 +36,9 @@ class CorpusConfig(Section):
     src: Optional[Path] = None  # plain text, one sentence per line, aligned with tgt
     tgt: Optional[Path] = None
     tsv: Optional[Path] = None  # one pair per line: source <TAB> target
-    hf: Optional[str] = None  # Hugging Face hub name (e.g. "wmt14") or a `save_to_disk` directory
+    hf: Optional[str] = None  # Hugging Face hub name (e.g. "wmt/wmt14") or a `save_to_disk` directory
     hf_config: Optional[str] = None  # hub config name, e.g. "de-en"
-    split: Optional[str] = None  # hub split, e.g. "train", "validation", "test"
+    split: Optional[str] = None  # e.g. "train"; default: train / validation / test by the split's role
 
     @model_validator(mode="after")
     def _one_source(self) -> "CorpusConfig":
@@ -73,7 +73,9 @@ class TokenizerConfig(Section):
     vocab_size: int = Field(8000, ge=8)
     joint: bool = True  # one model for both languages (needed to tie source and target embeddings)
     character_coverage: float = Field(1.0, gt=0.0, le=1.0)  # 0.9995 is usual for CJK scripts
-    input_sentence_size: int = Field(2_000_000, ge=0)  # sentences sampled for training; 0 = all
+    # sentences sampled for training (both sides when joint); 0 = all. SentencePiece holds the
+    # whole sample in memory, so this also bounds its peak memory on big corpora.
+    input_sentence_size: int = Field(2_000_000, ge=0)
     seed: int = 1234  # sampling seed when input_sentence_size caps a large corpus
 
 
@@ -91,7 +93,8 @@ class DataConfig(Section):
     batch_tokens: int = Field(4096, ge=1)  # padded tokens per batch: sentences * max(src, tgt) length
     valid_batch_tokens: int = Field(8192, ge=1)
     num_workers: int = Field(0, ge=0)  # DataLoader workers; 0 is fastest on 2 cores
-    num_proc: Optional[int] = Field(None, ge=1)  # processes for encoding the cache; None = all cores
+    # processes encoding the cache; None = all cores, but at least 10,000 pairs per process
+    num_proc: Optional[int] = Field(None, ge=1)
 
 
 # ----------------------------------------------------------------------------- model
@@ -207,6 +210,11 @@ class TrainConfig(Section):
     checkpoint_every_steps: int = Field(500, ge=1)
     log_every_steps: int = Field(20, ge=1)
     gradient_profile_every: Optional[int] = Field(None, ge=1)  # gradient diagnostics callback
+
+    @property
+    def monitor_metric(self) -> str:
+        """bleu/chrf need val_bleu; without it the best model follows validation loss."""
+        return self.monitor if self.val_bleu or self.monitor in ("loss", "ppl") else "loss"
 
     @model_validator(mode="after")
     def _schedule_options(self) -> "TrainConfig":

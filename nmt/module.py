@@ -65,6 +65,19 @@ class TranslationModule(L.LightningModule):
             self.log("train/teacher_forcing", ratio, batch_size=size)
         return loss.loss
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Random state too, so dropout and scheduled sampling continue exactly after a resume."""
+        checkpoint["rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        rng = checkpoint.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
     def configure_optimizers(self):
         optimizer = build_optimizer(self.parameters(), self.config.train)
         return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, self.config.train)}

@@ -51,13 +51,13 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> dict:
     if cfg.schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
-            mode=monitor_mode(cfg.monitor),
+            mode=monitor_mode(cfg.monitor_metric),
             factor=cfg.plateau_factor,
             patience=cfg.plateau_patience,
             min_lr=cfg.min_lr,
         )
         # step after every validation: per epoch, or every `val_every_steps` optimizer steps
         every = {"interval": "step", "frequency": cfg.val_every_steps} if cfg.val_every_steps else {"interval": "epoch"}
-        return {"scheduler": scheduler, "monitor": f"val/{cfg.monitor}", "strict": False, **every}
+        return {"scheduler": scheduler, "monitor": f"val/{cfg.monitor_metric}", "strict": False, **every}
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
     return {"scheduler": scheduler, "interval": "step"}

@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from nmt.config import Config, dump_config, load_config, read_yaml, apply_overrides, validate
+from nmt.diagnostics.gradient_callback import GradientProfileCallback
 from nmt.errors import ConfigError, NMTError
 from nmt.optim import monitor_mode
 from nmt.precision import resolve_precision
@@ -142,8 +143,8 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     if fast_dev_run:
         return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, None,
-                           train_cfg.monitor, None)
-    trainer.save_checkpoint(paths.last)
+                           train_cfg.monitor_metric, None)
+    trainer.save_checkpoint(paths.last, weights_only=False)
     best = None
     if best_cb is not None and best_cb.best_model_score is not None:
         best = float(best_cb.best_model_score)
@@ -153,7 +154,7 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
     if trainer.is_global_zero:
         export_model_dir(paths.export, config, module.model, datamodule.tokenizer)
     return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, best,
-                       train_cfg.monitor, paths.export)
+                       train_cfg.monitor_metric, paths.export)
 
 
 def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tuple[L.Trainer, Optional[ModelCheckpoint]]:
@@ -161,14 +162,16 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tup
     device_type = "cuda" if cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available()) else "cpu"
     precision = resolve_precision(cfg.precision, device_type)
     has_valid = config.data.valid is not None
-    monitor = f"val/{cfg.monitor}"
-    mode = monitor_mode(cfg.monitor)
+    monitor = f"val/{cfg.monitor_metric}"
+    mode = monitor_mode(cfg.monitor_metric)
     callbacks: list = [
         ModelCheckpoint(dirpath=paths.checkpoints, filename="step-{step}", every_n_train_steps=cfg.checkpoint_every_steps,
                         save_top_k=0, save_last=True, enable_version_counter=False),
         LearningRateMonitor(logging_interval="step"),
-        TQDMProgressBar(refresh_rate=max(1, min(cfg.log_every_steps, 10))),
+        ProgressBar(refresh_rate=max(1, min(cfg.log_every_steps, 10))),
     ]
+    if cfg.gradient_profile_every:
+        callbacks.append(GradientProfileCallback(cfg.gradient_profile_every))
     best_cb = None
     if has_valid:
         best_cb = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor=monitor, mode=mode,
@@ -177,7 +180,10 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tup
         if cfg.early_stopping_patience:
             callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience,
                                            check_on_train_epoch_end=False, strict=False))
-    loggers = [CSVLogger(paths.root, name="logs"), TensorBoardLogger(paths.root, name="logs", default_hp_metric=False)]
+    # one logs/version_N per (re)start, shared by both loggers; `nmt plot` joins the versions
+    version = f"version_{len(list((paths.root / 'logs').glob('version_*')))}"
+    loggers = [CSVLogger(paths.root, name="logs", version=version),
+               TensorBoardLogger(paths.root, name="logs", version=version, default_hp_metric=False)]
     every = cfg.val_every_steps
     max_epochs = cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 or cfg.max_minutes else None)
     trainer = L.Trainer(
@@ -193,6 +199,15 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tup
         use_distributed_sampler=False, fast_dev_run=fast_dev_run or False,
     )
     return trainer, best_cb
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar without the logger version number, which means nothing to a reader."""
+
+    def get_metrics(self, trainer, pl_module):
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 def _write_atomic(path: Path, text: str) -> None:

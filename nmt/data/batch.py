@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,27 +28,40 @@ class Batch:
     def num_target_tokens(self) -> int:
         return int(self.tgt_out.ne(PAD_ID).sum())
 
+    def pin_memory(self) -> "Batch":
+        """Page-locked copy; a DataLoader with `pin_memory=True` calls it, so that
+        `to("cuda", non_blocking=True)` overlaps the copy with compute."""
+        return Batch(*(t.pin_memory() for t in
+                       (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)))
+
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(*(t.to(device, non_blocking=True) for t in
                        (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)))
 
 
+def _pad(rows: list[list[int]], lengths: np.ndarray, width: int, offset: int) -> np.ndarray:
+    """(n, width) PAD-filled array with row i's ids at columns offset .. offset + len - 1."""
+    out = np.full((len(rows), width), PAD_ID, dtype=np.int64)
+    columns = np.arange(width)  # (width,)
+    mask = (columns >= offset) & (columns < lengths[:, None] + offset)  # (n, width), row-major like the ids
+    out[mask] = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
+    return out
+
+
 def collate(pairs: list[tuple[list[int], list[int]]], index: list[int] | None = None) -> Batch:
     """Pad (source ids, target ids) pairs, without BOS/EOS, into a Batch."""
     n = len(pairs)
-    src_len = max(len(s) for s, _ in pairs) + 1
-    tgt_len = max(len(t) for _, t in pairs) + 1
-    src = torch.full((n, src_len), PAD_ID, dtype=torch.long)
-    tgt_in = torch.full((n, tgt_len), PAD_ID, dtype=torch.long)
-    tgt_out = torch.full((n, tgt_len), PAD_ID, dtype=torch.long)
-    src_lengths = torch.empty(n, dtype=torch.long)
-    for row, (s, t) in enumerate(pairs):
-        src[row, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-        src[row, len(s)] = EOS_ID
-        src_lengths[row] = len(s) + 1
-        tgt_in[row, 0] = BOS_ID
-        tgt_in[row, 1 : len(t) + 1] = torch.as_tensor(t, dtype=torch.long)
-        tgt_out[row, : len(t)] = torch.as_tensor(t, dtype=torch.long)
-        tgt_out[row, len(t)] = EOS_ID
-    rows = torch.as_tensor(index if index is not None else range(n), dtype=torch.long)
-    return Batch(src, src_lengths, tgt_in, tgt_out, rows)
+    sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
+    src_lens = np.fromiter(map(len, sources), dtype=np.int64, count=n)  # (n,) without EOS
+    tgt_lens = np.fromiter(map(len, targets), dtype=np.int64, count=n)
+    rows = np.arange(n)
+    src = _pad(sources, src_lens, int(src_lens.max()) + 1, offset=0)
+    src[rows, src_lens] = EOS_ID
+    tgt_len = int(tgt_lens.max()) + 1
+    tgt_in = _pad(targets, tgt_lens, tgt_len, offset=1)
+    tgt_in[:, 0] = BOS_ID
+    tgt_out = _pad(targets, tgt_lens, tgt_len, offset=0)
+    tgt_out[rows, tgt_lens] = EOS_ID
+    index_ids = torch.as_tensor(index if index is not None else range(n), dtype=torch.long)
+    return Batch(torch.from_numpy(src), torch.from_numpy(src_lens + 1), torch.from_numpy(tgt_in),
+                 torch.from_numpy(tgt_out), index_ids)

@@ -28,7 +28,7 @@ class LossOutput:
 
     @property
     def perplexity(self) -> float:
-        return float(torch.exp(self.nll / max(self.tokens, 1)))
+        return float(torch.exp(self.nll.detach() / max(self.tokens, 1)))
 
 
 def sequence_loss(logits: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> LossOutput:

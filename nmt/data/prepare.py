@@ -1,0 +1,147 @@
+"""`nmt prepare`: train tokenizers and build the token-id caches, then print a summary.
+
+Reads the `data:` section of a config (`--config C.yaml`, values overridable with `--set`) or
+builds one from flags (`--src train.de --tgt train.en --valid-src ... --vocab-size 8000
+--name multi30k-de-en`), runs the pipeline (nmt/data/pipeline.py) and prints what it did: pairs
+kept and dropped by reason, vocabulary sizes, mean pieces per sentence, cache locations, and the
+batch sampler's padding share at `batch_tokens`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional
+
+from nmt.config import Config, DataConfig, apply_overrides, read_yaml, validate
+from nmt.data.pipeline import Prepared, prepare
+from nmt.errors import DataError
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def format_summary(prepared: Prepared) -> str:
+    config, tokenizer = prepared.config, prepared.tokenizer
+    options = config.tokenizer
+    lines = [f"prepared {config.name} in {prepared.seconds:.1f} s"]
+    for summary in prepared.splits.values():
+        counts = summary.counts
+        lines.append(f"  {summary.split:<6} {summary.corpus}")
+        if summary.split == "train":
+            lines.append(f"         {counts.describe()}")
+        else:
+            lines.append(f"         {counts.read} pairs ({'cached' if summary.cache else 'checked'}, not filtered)")
+    state = "trained" if prepared.tokenizer_trained else "reused"
+    kind = f"{'joint' if tokenizer.joint else 'separate'} {options.type}"
+    lines.append(f"  tokenizer {tokenizer.directory} ({state}): {kind}, vocabulary "
+                 f"{config.src_lang} {tokenizer.src_vocab_size} / {config.tgt_lang} {tokenizer.tgt_vocab_size}")
+    pieces = ", ".join(f"{s.split} {s.src_pieces:.1f} / {s.tgt_pieces:.1f}"
+                       for s in prepared.splits.values() if s.cache is not None)
+    lines.append(f"  pieces per sentence ({config.src_lang} / {config.tgt_lang}, mean): {pieces}")
+    for summary in prepared.splits.values():
+        if summary.cache is not None:
+            lines.append(f"  cache  {summary.cache} ({'built' if summary.built else 'reused'})")
+    train = prepared.splits["train"].counts.kept
+    lines.append(f"  batches at {config.batch_tokens} tokens: {prepared.batches} per epoch, "
+                 f"{train / max(prepared.batches, 1):.1f} pairs each, padding share {prepared.padding_share:.1%}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML config; its data: section is used")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set data.tokenizer.vocab_size=4000")
+    parser.add_argument("--name", metavar="NAME", help="tokenizers/<name>/ and the cache folder use it")
+    parser.add_argument("--src-lang", metavar="LANG", help="source language key (default: the --src file suffix)")
+    parser.add_argument("--tgt-lang", metavar="LANG", help="target language key (default: the --tgt file suffix)")
+    for prefix, what in (("", "training"), ("valid-", "validation"), ("test-", "test")):
+        group = parser.add_argument_group(f"{what} corpus")
+        group.add_argument(f"--{prefix}src", type=Path, metavar="FILE", help="source text, one sentence per line")
+        group.add_argument(f"--{prefix}tgt", type=Path, metavar="FILE", help="target text aligned with the source")
+        group.add_argument(f"--{prefix}tsv", type=Path, metavar="FILE", help="source<TAB>target per line")
+        group.add_argument(f"--{prefix}split", metavar="SPLIT", help="Hugging Face split (with --hf)")
+    parser.add_argument("--hf", metavar="DATASET", help="Hugging Face dataset: hub name (e.g. wmt/wmt14) or save_to_disk directory")
+    parser.add_argument("--hf-config", metavar="NAME", help="Hugging Face config name, e.g. de-en")
+    parser.add_argument("--vocab-size", type=int, metavar="N", help="SentencePiece vocabulary size (default 8000)")
+    parser.add_argument("--model-type", choices=["unigram", "bpe"], help="SentencePiece model (default unigram)")
+    parser.add_argument("--separate", action="store_true", help="one tokenizer per language instead of joint")
+    parser.add_argument("--character-coverage", type=float, metavar="X", help="SentencePiece character coverage (default 1.0)")
+    parser.add_argument("--input-sentence-size", type=int, metavar="N", help="sentences sampled for training; 0 = all")
+    parser.add_argument("--tokenizer-dir", type=Path, metavar="DIR", help="where tokenizers/<name>/ go (default tokenizers)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="where token-id caches go (default .cache/nmt)")
+    parser.add_argument("--batch-tokens", type=int, metavar="N", help="padded tokens per batch for the report (default 4096)")
+    parser.add_argument("--num-proc", type=int, metavar="N", help="encoding processes (default: all cores)")
+    parser.add_argument("--force", action="store_true", help="overwrite a tokenizer trained on other inputs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _corpus_flags(args: argparse.Namespace, prefix: str) -> Optional[dict]:
+    """A corpus section from --{prefix}src/tgt/tsv/split (+ --hf), or None if none is given."""
+    get = lambda name: getattr(args, f"{prefix}{name}")  # noqa: E731
+    if get("src") is not None or get("tgt") is not None:
+        return {"src": get("src"), "tgt": get("tgt")}
+    if get("tsv") is not None:
+        return {"tsv": get("tsv")}
+    if get("split") is not None or (prefix == "" and args.hf):
+        return {"hf": args.hf, "hf_config": args.hf_config, "split": get("split")}
+    return None
+
+
+def _flag_tree(args: argparse.Namespace) -> dict:
+    """The data-section keys given as flags (corpora replace the config's whole corpus entry)."""
+    tree: dict = {}
+    for split, prefix in (("train", ""), ("valid", "valid_"), ("test", "test_")):
+        corpus = _corpus_flags(args, prefix)
+        if corpus is not None:
+            tree[split] = {k: str(v) if isinstance(v, Path) else v for k, v in corpus.items() if v is not None}
+    plain = {"name": args.name, "src_lang": args.src_lang, "tgt_lang": args.tgt_lang,
+             "tokenizer_dir": args.tokenizer_dir, "cache_dir": args.cache_dir,
+             "batch_tokens": args.batch_tokens, "num_proc": args.num_proc}
+    tree.update({k: str(v) if isinstance(v, Path) else v for k, v in plain.items() if v is not None})
+    tokenizer = {"vocab_size": args.vocab_size, "type": args.model_type,
+                 "character_coverage": args.character_coverage, "input_sentence_size": args.input_sentence_size,
+                 "joint": False if args.separate else None}
+    tokenizer = {k: v for k, v in tokenizer.items() if v is not None}
+    if tokenizer:
+        tree["tokenizer"] = tokenizer
+    return tree
+
+
+def _language_from_suffix(tree: dict, key: str, side: str) -> None:
+    """--src train.de without --src-lang: call the source language "de"."""
+    path = tree.get("train", {}).get(side)
+    suffix = Path(path).suffix.lstrip(".") if path else ""
+    if key not in tree and suffix.isalpha() and 2 <= len(suffix) <= 3:
+        tree[key] = suffix
+
+
+def data_config_from_args(args: argparse.Namespace) -> DataConfig:
+    flags = _flag_tree(args)
+    if args.config is not None:
+        tree = read_yaml(args.config)
+        source = str(args.config)
+    else:
+        tree, source = {}, "command line"
+        _language_from_suffix(flags, "src_lang", "src")
+        _language_from_suffix(flags, "tgt_lang", "tgt")
+        if "name" not in flags:
+            raise DataError("--name is required without --config (tokenizers/<name>/ uses it)")
+        if "train" not in flags:
+            raise DataError("give a training corpus: --src and --tgt, --tsv, or --hf, or use --config")
+    tree.setdefault("data", {})
+    if not isinstance(tree["data"], dict):
+        raise DataError(f"{source}: data: expected a mapping")
+    tree["data"].update(flags)
+    tree = apply_overrides(tree, args.overrides)
+    return validate(Config, tree, source=source).data
+
+
+def run(args: argparse.Namespace) -> int:
+    config = data_config_from_args(args)
+    prepared = prepare(config, force=args.force, progress=not args.quiet)
+    print(format_summary(prepared))
+    return 0
