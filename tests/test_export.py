@@ -7,6 +7,7 @@ from safetensors import safe_open
 
 from nmt.config import Config
 from nmt.errors import NMTError
+from nmt.model import build_model
 from nmt.export import REQUIRED, TokenizerFiles, export_model_dir, inspect_export, load_model_dir
 from tiny_models import one_thread, random_batch, tiny_config, tiny_model  # noqa: F401 (fixture)
 
@@ -125,3 +126,23 @@ def test_missing_tokenizer_file_is_an_error(tmp_path):
     with pytest.raises(NMTError, match="tokenizer model not found"):
         export_model_dir(tmp_path / "export", make_config(), tiny_model(), files)
     assert not (tmp_path / "export").exists()
+
+
+def test_a_real_tokenizer_survives_export_and_the_translator_loads_the_directory(tmp_path):
+    from conftest import make_pairs
+    from nmt.config import TokenizerConfig
+    from nmt.tokenizer import TrainingTextWriter, train_tokenizer
+    from nmt.translator import Translator
+
+    writer = TrainingTextWriter(tmp_path, "toy corpus", "inputs")
+    for pair in make_pairs(300, seed=3):
+        writer.add(pair)
+    tokenizer = train_tokenizer(tmp_path / "tok", writer.close(), TokenizerConfig(vocab_size=64), "de", "en")
+    model = build_model(make_config().model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
+    directory = export_model_dir(tmp_path / "export", make_config(), model, tokenizer)
+
+    copy = load_model_dir(directory).tokenizer
+    sentences = [s for s, _ in make_pairs(5, seed=4)]
+    assert copy.encode_src(sentences) == tokenizer.encode_src(sentences)
+    translations = Translator.load(directory)(sentences)
+    assert len(translations) == 5 and all(isinstance(t, str) for t in translations)
