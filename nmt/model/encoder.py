@@ -4,8 +4,9 @@ Each layer is one left-to-right torch RNN and, when bidirectional, one right-to-
 input is every sentence reversed within its own length. So both directions read real tokens
 first and padding last: a sentence's states and final states never depend on the padding around
 it, without packed sequences. (Torch's packed RNN on CPU fills a zero tensor the size of the whole
-batch at every time step of its backward pass; the unpacked kernel measured 15-70 % faster for
-the reference encoder here, see benchmarks/model_step.py.)
+batch at every time step of its backward pass; for the reference encoder on a 4096-token batch,
+forward + backward took 0.29 s this way against 0.34-0.94 s packed, on 2 AVX2 cores. A test pins
+that both compute the same states.)
 
 The final state of each direction is its state after the sentence's last real token; only hidden
 states are returned (an LSTM's final cell would need the packed kernel), so `final` is `(h,)`.
