@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from nmt.config import Config, dump_config, load_config, read_yaml, apply_overrides, validate
+from nmt.diagnostics.gradient_callback import GradientProfileCallback
 from nmt.errors import ConfigError, NMTError
 from nmt.optim import monitor_mode
 from nmt.precision import resolve_precision
@@ -169,6 +170,8 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tup
         LearningRateMonitor(logging_interval="step"),
         ProgressBar(refresh_rate=max(1, min(cfg.log_every_steps, 10))),
     ]
+    if cfg.gradient_profile_every:
+        callbacks.append(GradientProfileCallback(cfg.gradient_profile_every))
     best_cb = None
     if has_valid:
         best_cb = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor=monitor, mode=mode,

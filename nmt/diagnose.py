@@ -1,0 +1,27 @@
+"""`nmt diagnose`: look inside the recurrent models.
+
+Each diagnostic is a subcommand in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`, like the top-level commands; a module is imported only for its own command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+DIAGNOSTICS = {
+    "gradients": ("nmt.diagnostics.gradients_command",
+                  "norm of dL/dh_t by distance through time, for rnn, gru and lstm encoders or a trained model"),
+    # "length": BLEU by source-length bucket (needs the exported-model loader)
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="diagnostic", title="diagnostics", required=True)
+    for name, (module_name, help_text) in DIAGNOSTICS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(command)
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(importlib.import_module(DIAGNOSTICS[args.diagnostic][0]).run(args) or 0)

@@ -1,0 +1,1 @@
+"""Looking inside the recurrent models: gradients through time, training curves."""
