@@ -73,7 +73,7 @@ def time_one(translator: Translator, lines: list[str], beam: int, batch_size: in
     results = translator.translate(lines, config)
     seconds = time.perf_counter() - start
     tokens = sum(len(t.hypotheses[0].tokens) for t in results if t.hypotheses)
-    return {"beam": beam, "batch_size": batch_size, "sentences": len(lines), "output_tokens": tokens,
+    return {"load_average_1min": round(os.getloadavg()[0], 2), "beam": beam, "batch_size": batch_size, "sentences": len(lines), "output_tokens": tokens,
             "seconds": round(seconds, 3), "sentences_per_s": round(len(lines) / seconds, 1),
             "tokens_per_s": round(tokens / seconds, 1)}
 

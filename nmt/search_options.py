@@ -8,8 +8,6 @@ here imports torch, so `nmt evaluate --hyp` stays quick to start.
 from __future__ import annotations
 
 import argparse
-from typing import Optional
-
 from pydantic import ValidationError
 
 from nmt.config import SearchConfig, format_validation_error
@@ -72,12 +70,10 @@ def search_config(base: SearchConfig, args: argparse.Namespace) -> SearchConfig:
         raise NMTError(message.replace(field, FLAGS.get(field, field), 1)) from None
 
 
-def resolve_device(name: str, threads: Optional[int] = None) -> str:
+def resolve_device(name: str) -> str:
     """`auto` -> cuda when available, else cpu; an unusable device is a one-line error."""
     import torch
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:

@@ -72,10 +72,14 @@ def run(args: argparse.Namespace) -> int:
 def load_translator(args: argparse.Namespace):
     """The model directory's `Translator` on the chosen device, and its search config with the
     command-line options applied."""
+    import torch
+
     from nmt.allocator import tune_malloc
     from nmt.translator import Translator
 
-    device = resolve_device(args.device, args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     tune_malloc()
     translator = Translator.load(args.model_dir, device=device, batch_size=args.batch_size,
                                  max_src_tokens=args.max_src_tokens)
