@@ -245,7 +245,10 @@ class Tokenizer:
             path = directory / meta["models"][side]
             if not path.is_file():
                 raise DataError(f"{path}: tokenizer model file missing")
-            models[side] = spm.SentencePieceProcessor(model_file=str(path))
+            try:
+                models[side] = spm.SentencePieceProcessor(model_file=str(path))
+            except (RuntimeError, OSError) as err:  # a truncated or foreign file
+                raise DataError(f"{path}: not a SentencePiece model ({str(err).splitlines()[0]})") from None
         if (models["src"].pad_id(), models["src"].eos_id()) != (PAD_ID, EOS_ID):
             raise DataError(f"{directory}: tokenizer special ids differ from nmt's (pad {PAD_ID}, eos {EOS_ID})")
         return cls(directory, meta, models["src"], models["tgt"])
