@@ -35,7 +35,7 @@ def alignment_of(translation: Translation, tokenizer: Tokenizer, rank: int = 0) 
     if hypothesis.attention is None:
         raise NMTError("no attention weights: the model has none, or the search was not asked for them")
     source = [tokenizer.src_model.id_to_piece(i) for i in translation.src_ids] + [EOS_PIECE]
-    target = [tokenizer.tgt_model.id_to_piece(i) for i in hypothesis.tokens]
+    target = tokenizer.tgt_pieces(hypothesis.tokens)
     return Alignment(source, target, hypothesis.attention.float().cpu())
 
 

@@ -251,6 +251,10 @@ class Tokenizer:
                 raise DataError(f"{path}: not a SentencePiece model ({str(err).splitlines()[0]})") from None
         if (models["src"].pad_id(), models["src"].eos_id()) != (PAD_ID, EOS_ID):
             raise DataError(f"{directory}: tokenizer special ids differ from nmt's (pad {PAD_ID}, eos {EOS_ID})")
+        pieces = meta.get("tgt_pieces")
+        if pieces and max(pieces) >= models["tgt"].vocab_size():
+            raise DataError(f"{directory / meta['models']['tgt']} has {models['tgt'].vocab_size()} pieces, but "
+                            f"{directory / METADATA} keeps piece {max(pieces)}: the files do not belong together")
         return cls(directory, meta, models["src"], models["tgt"])
 
     @property

@@ -88,7 +88,7 @@ class Translator:
         for rows in self._batches(todo, encoded):
             ids = [encoded[r][: self.max_src_tokens] for r in rows]
             nbest = self._search(ids, config, attention)
-            texts = iter(self.tokenizer.decode_tgt([h.tokens for hyps in nbest for h in hyps]))  # one call per batch
+            texts = iter(t.strip() for t in self.tokenizer.decode_tgt([h.tokens for hyps in nbest for h in hyps]))
             for row, src, hyps in zip(rows, ids, nbest):
                 results[row] = Translation(lines[row], hyps, [next(texts) for _ in hyps], src,
                                            truncated=len(encoded[row]) > self.max_src_tokens)

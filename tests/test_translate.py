@@ -183,8 +183,14 @@ def _incomplete(model: Path, tmp_path: Path) -> Path:
 def _mismatched(model: Path, tmp_path: Path) -> Path:
     copy = Path(shutil.copytree(model, tmp_path / "mismatched"))
     other = train_toy_tokenizer(tmp_path / "other", make_pairs(300, seed=1, max_words=6), vocab_size=50)
-    for side in ("src", "tgt"):
-        shutil.copyfile(other.directory / "joint.model", copy / "tokenizers" / f"{side}.model")
+    shutil.copyfile(other.directory / "joint.model", copy / "tokenizers" / "src.model")
+    return copy
+
+
+def _mismatched_tgt(model: Path, tmp_path: Path) -> Path:
+    copy = Path(shutil.copytree(model, tmp_path / "mismatched_tgt"))
+    other = train_toy_tokenizer(tmp_path / "other40", make_pairs(300, seed=1, max_words=6), vocab_size=40)
+    shutil.copyfile(other.directory / "joint.model", copy / "tokenizers" / "tgt.model")
     return copy
 
 
@@ -192,6 +198,7 @@ def _mismatched(model: Path, tmp_path: Path) -> Path:
     ("missing", "nope: model directory not found"),
     ("incomplete", "incomplete: incomplete model directory, missing model.safetensors"),
     ("mismatched", "src.model has 50 pieces but"),
+    ("mismatched_tgt", "tgt.model has 40 pieces, but"),
     ("not_utf8", "in.txt: line 3: not UTF-8 (invalid start byte at byte 3 of the line)"),
     ("nbest", "--nbest 5 is more than the beam size 3; give --beam 5 or more"),
     ("no_attention", "the model has no attention (model.decoder.attention: none)"),
@@ -205,6 +212,7 @@ def test_bad_input_is_a_one_line_error(case, message, tiny_model_dir, tiny_none_
     source.write_bytes(b"ab cd\nef\nok \xff\xfe\n" if case == "not_utf8" else b"ab cd\nef\n")
     model = {"missing": tmp_path / "nope", "incomplete": _incomplete(tiny_model_dir, tmp_path),
              "mismatched": _mismatched(tiny_model_dir, tmp_path),
+             "mismatched_tgt": _mismatched_tgt(tiny_model_dir, tmp_path),
              "no_attention": tiny_none_model_dir}.get(case, tiny_model_dir)
     extra = {"nbest": ["--nbest", "5"], "no_attention": ["--attention-plot", tmp_path / "a.png"],
              "plot_format": ["--attention-plot", tmp_path / "a.xyz"],
