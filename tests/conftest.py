@@ -7,10 +7,22 @@ from pathlib import Path
 
 import datasets
 import pytest
+import torch
 
 from nmt.config import DataConfig
 
-datasets.disable_progress_bars()  # the tests' own save_to_disk calls would fill captured stderr
+datasets.disable_progress_bars()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test on one torch thread: at test sizes intra-op threads only add synchronisation,
+    and on busy cores they spin against each other (25 tiny training steps: 0.5 s on one thread,
+    12 s on two with both cores loaded)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)  # the tests' own save_to_disk calls would fill captured stderr
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzäöü"
 

@@ -2,9 +2,8 @@ import pytest
 import torch
 
 from nmt.model.attention import ATTENTION, BahdanauAttention, DotAttention, GeneralAttention, build_attention
-from tiny_models import random_batch, tiny_model, one_thread  # noqa: F401 (fixture)
+from tiny_models import random_batch, tiny_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def memory_and_mask(batch: int = 4, src_len: int = 6, size: int = 8):

@@ -2,9 +2,8 @@ import pytest
 import torch
 
 from nmt.model.loss import sequence_loss
-from tiny_models import fused_grid, grid, random_batch, tiny_model, one_thread  # noqa: F401 (fixture)
+from tiny_models import fused_grid, grid, random_batch, tiny_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("cell,attention,bidirectional", fused_grid())

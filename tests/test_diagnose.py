@@ -16,9 +16,7 @@ from nmt.diagnostics.gradients import by_distance, gradient_profile, state_gradi
 from nmt.diagnostics.recall_task import RecallTask, compare_cells
 from nmt.diagnostics.stepwise import StepwiseRNN, stepwise
 from nmt.model.seq2seq import build_model
-from tiny_models import one_thread  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

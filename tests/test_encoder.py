@@ -5,9 +5,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nmt.config import EncoderConfig
 from nmt.model.encoder import Encoder, reversal_index
 from nmt.model.recurrent import CELLS
-from tiny_models import random_batch, one_thread  # noqa: F401 (fixture)
+from tiny_models import random_batch
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def encoder(cell: str, bidirectional: bool, layers: int) -> Encoder:

@@ -14,7 +14,6 @@ import pytest
 
 from nmt.cli import main
 from nmt.evaluate import paired_bootstrap, read_lines, score
-from tiny_models import one_thread  # noqa: F401 (fixture, for the tests that translate)
 
 WORDS = ["Ein", "Mann", "die", "Frau", "spielt", "Straße", "naïve", "«Café»", "don't", "3.5", "U.S.",
          "—", "Kinder", "laufen", "über", "den", "Hof", ",", ".", "!", "Hund", "rot", "ÉCOLE", "日本"]
@@ -198,7 +197,7 @@ def test_empty_hypothesis_file_is_an_error(corpus, tmp_path, capsys):
 
 
 @pytest.fixture
-def toy_test_set(tmp_path, one_thread):
+def toy_test_set(tmp_path):
     from tests.conftest import make_pairs, write_parallel
 
     pairs = make_pairs(6, seed=9, max_words=5)

@@ -9,9 +9,8 @@ from nmt.config import Config
 from nmt.errors import NMTError
 from nmt.model import build_model
 from nmt.export import REQUIRED, TokenizerFiles, export_model_dir, inspect_export, load_model_dir
-from tiny_models import one_thread, random_batch, tiny_config, tiny_model  # noqa: F401 (fixture)
+from tiny_models import random_batch, tiny_config, tiny_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_config(**options) -> Config:

@@ -9,9 +9,8 @@ from nmt.config import load_config
 from nmt.export import TokenizerFiles, export_model_dir
 from nmt.info import summarize
 from nmt.model import build_model
-from tiny_models import one_thread, tiny_config  # noqa: F401 (fixture)
+from tiny_models import tiny_config
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_config(tmp_path, **model) -> str:

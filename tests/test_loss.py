@@ -5,9 +5,7 @@ import torch
 
 from nmt.model.loss import sequence_loss
 from nmt.vocab import PAD_ID
-from tiny_models import one_thread  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference_loss(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:

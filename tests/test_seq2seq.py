@@ -9,9 +9,8 @@ from nmt.errors import ConfigError
 from nmt.model import build_model, sequence_loss
 from nmt.model.bridge import source_layers
 from nmt.search import search
-from tiny_models import grid, random_batch, tiny_config, tiny_model, one_thread  # noqa: F401 (fixture)
+from tiny_models import grid, random_batch, tiny_config, tiny_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def token_log_probs(model, batch) -> list[torch.Tensor]:

@@ -24,9 +24,7 @@ from nmt.search_options import search_config
 from nmt.translate import render
 from nmt.translator import Translator
 from tests.conftest import make_pairs, train_toy_tokenizer
-from tiny_models import one_thread  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 SOURCES = [s for s, _ in make_pairs(5, seed=4, max_words=6)]
 LINES = [SOURCES[0], "", SOURCES[1], "   ", SOURCES[2], SOURCES[3], SOURCES[4]]

@@ -9,9 +9,7 @@ from nmt.errors import NMTError
 from nmt.export import load_model_dir
 from nmt.translator import LongSourceWarning, Translator
 from tests.conftest import make_pairs, train_toy_tokenizer
-from tiny_models import one_thread  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 SOURCES = [s for s, _ in make_pairs(9, seed=3, max_words=8)]
 

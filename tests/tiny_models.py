@@ -1,8 +1,6 @@
 """Tiny model configs and batches shared by the model tests (dimensions small enough for CPU).
 
-Test modules run under the `one_thread` fixture: at these sizes torch's intra-op threads only add
-synchronisation, and on busy cores they spin against each other (25 training steps of a tiny model
-took 0.5 s on one thread and 12 s on two, with the machine's 2 cores loaded).
+Tests run on one torch thread (conftest's autouse `one_thread` fixture).
 """
 
 from __future__ import annotations
@@ -17,14 +15,6 @@ from nmt.data.batch import Batch, collate
 from nmt.model import Seq2Seq, build_model
 
 VOCAB = 23
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 CELLS = ("rnn", "gru", "lstm")
 ATTENTIONS = ("none", "bahdanau", "dot", "general")  # dot and general are luong scores
