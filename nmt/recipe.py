@@ -6,8 +6,9 @@ work is here, so every recipe runs the same steps and writes the same `results.j
 
 The config of a run is merged from the recipe's files in order (`nmt.config.read_configs`):
 
-    data.yaml        the corpus and tokenizer (languages and files are set from --pair)
-    model.yaml       the architecture shared by the recipe's models
+    data.yaml        the corpus and tokenizer (languages and files are set from --pair;
+                     Multi30k calls it de-en.yaml, its default pair)
+    model.yaml       the architecture shared by the recipe's models (where there are several)
     <model>.yaml     what makes this model itself (e.g. baseline: attention none)
     <profile>.yaml   how long and where to train: cpu (a wall-clock budget), gpu (to convergence)
 
@@ -23,10 +24,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from nmt.config import Config, apply_overrides, describe_sources, dump_config, read_configs, validate
 from nmt.errors import DataError, NMTError
+
+if TYPE_CHECKING:
+    from nmt.throughput import ThroughputMeter
+    from nmt.train import RunPaths
 
 
 @dataclass(frozen=True)
@@ -153,10 +158,9 @@ def check_pair(recipe: Recipe, text: str) -> Pair:
 def resolve(recipe: Recipe, args: argparse.Namespace, fetch: bool = True) -> Plan:
     """The merged config for the chosen pair, model and profile, with the data located (or fetched)."""
     pair = check_pair(recipe, args.pair)
-    files = recipe.config_files(args.model, args.profile)
+    files = [_relative(path) for path in recipe.config_files(args.model, args.profile)]
     tree = read_configs(files)
-    data_dir = args.data_dir or (Path(os.environ[recipe.data_env]) if os.environ.get(recipe.data_env or "") else None)
-    corpora = recipe.data(DataRequest(pair, data_dir, download=args.download, fetch=fetch))
+    corpora = recipe.data(DataRequest(pair, data_dir(recipe, args), download=args.download, fetch=fetch))
     data = tree.setdefault("data", {})
     data.update(name=f"{recipe.name}-{pair}", src_lang=pair.src, tgt_lang=pair.tgt, **corpora)  # whole corpora
     tree.setdefault("train", {})["name"] = args.name or f"{recipe.name}-{pair}-{args.model}-{args.profile}"
@@ -165,6 +169,23 @@ def resolve(recipe: Recipe, args: argparse.Namespace, fetch: bool = True) -> Pla
     if config.data.test is None:
         raise NMTError(f"{describe_sources(files)}: a recipe needs a data.test corpus to score")
     return Plan(recipe.name, recipe.test_name, config, files, list(args.overrides), pair, args.model, args.profile)
+
+
+def data_dir(recipe: Recipe, args: argparse.Namespace) -> Optional[Path]:
+    """--data-dir, else the recipe's environment variable, else None (the recipe's default)."""
+    if args.data_dir is not None:
+        return args.data_dir
+    value = os.environ.get(recipe.data_env) if recipe.data_env else None
+    return Path(value) if value else None
+
+
+def _relative(path: Path) -> Path:
+    """`recipes/multi30k/de-en.yaml` rather than an absolute path, where the file is below the
+    working directory: shorter in messages and results, and the same on every checkout."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 # ----------------------------------------------------------------------------- the steps
@@ -184,6 +205,8 @@ def run(recipe: Recipe, args: argparse.Namespace) -> int:
     paths = RunPaths(plan.config.train.run_dir / plan.config.run_name)
     print(f"{recipe.name} {plan.pair}, model {plan.model}, profile {plan.profile}: run directory {paths.root}")
     print(f"config: {describe_sources(plan.files)}" + (f" with {' '.join(plan.overrides)}" if plan.overrides else ""))
+    if args.skip_training and not paths.export.is_dir():
+        raise NMTError(f"--skip-training: {paths.export} not found (train the run first)")
     training = None if args.skip_training else train_step(plan, paths, args.fresh)
     results = evaluate_run(plan, paths, training, beam=args.beam, samples=args.samples, started=started)
     print(f"results written to {results}")
@@ -199,15 +222,15 @@ class Training:
     best: Optional[float]  # best validation score of `monitor`
     monitor: str
     resumed_from: Optional[Path]
-    meter: object  # nmt.throughput.ThroughputMeter
+    meter: "ThroughputMeter"
 
     def to_json(self) -> dict:
         return {"steps": self.steps, "wall_seconds": round(self.wall_seconds, 1),
-                "best_validation": {"metric": self.monitor, "value": self.best},
+                "best_validation": {"metric": self.monitor, "value": None if self.best is None else round(self.best, 2)},
                 "resumed_from": str(self.resumed_from) if self.resumed_from else None, **self.meter.to_json()}
 
 
-def train_step(plan: Plan, paths, fresh: bool) -> Training:
+def train_step(plan: Plan, paths: "RunPaths", fresh: bool) -> Training:
     """`nmt train` on the merged config, with a throughput meter; resumes an interrupted run."""
     from nmt.throughput import ThroughputMeter
     from nmt.train import resume_checkpoint, train

@@ -70,6 +70,7 @@ RECIPE = Recipe(
     models=("luong", "bahdanau", "baseline"),
     profiles=("cpu", "gpu"),
     data=data,
+    base=("de-en.yaml", "model.yaml"),  # the default pair's data; --pair replaces languages and files
     data_env="NMT_DATA_DIR",
     data_help="directory with {train,val,test2016}.{de,en,fr,cs}",
     description=__doc__.split("\n\n")[0],
