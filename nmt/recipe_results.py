@@ -66,8 +66,12 @@ def read_test_set(config: Config, name: str) -> TestSet:
     return TestSet(name, data.test.describe(), [s for s, _ in pairs], [t.rstrip() for _, t in pairs])
 
 
+def search_label(beam_size: int) -> str:
+    return "greedy" if beam_size == 1 else f"beam{beam_size}"
+
+
 def decode(translator: Translator, test: TestSet, beam_size: int, output: Path) -> SearchRun:
-    label = "greedy" if beam_size == 1 else f"beam{beam_size}"
+    label = search_label(beam_size)
     search = translator.search_config.model_copy(update={"beam_size": beam_size, "nbest": 1})
     started = time.monotonic()
     with tqdm(total=len(test.sources), desc=f"translating {test.name} ({label})", unit="sent",
@@ -112,8 +116,8 @@ def evaluate_run(plan: "Plan", paths: "RunPaths", training: Optional["Training"]
     test = read_test_set(config, plan.test_name)
     runs = []
     for beam_size in dict.fromkeys((1, beam)):  # greedy, then the beam (once if --beam 1)
-        label = "greedy" if beam_size == 1 else f"beam{beam_size}"
-        runs.append(decode(translator, test, beam_size, paths.root / f"{test.name}.{label}.{config.data.tgt_lang}"))
+        output = paths.root / f"{test.name}.{search_label(beam_size)}.{config.data.tgt_lang}"
+        runs.append(decode(translator, test, beam_size, output))
     report = format_samples(test, runs, samples)
     if report:
         print("\n" + report)
