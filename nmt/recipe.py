@@ -88,6 +88,7 @@ class Recipe:
     data_help: str = "directory holding the corpus"
     description: str = ""
     test_name: str = "test"  # how the README calls the test set, e.g. test2016
+    downloads: bool = True  # offers --download (hub datasets download themselves)
 
     def config_files(self, model: str, profile: str) -> list[Path]:
         return [self.directory / name for name in (*self.base, f"{model}.yaml", f"{profile}.yaml")]
@@ -106,7 +107,8 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
                         help=f"training profile <profile>.yaml (default {recipe.profiles[0]})")
     env = f" (default: ${recipe.data_env} if set)" if recipe.data_env else ""
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help=recipe.data_help + env)
-    parser.add_argument("--download", action="store_true", help="download missing data files into --data-dir")
+    if recipe.downloads:
+        parser.add_argument("--download", action="store_true", help="download missing data files into --data-dir")
     parser.add_argument("--name", help="run name: runs/<name>/ (default <corpus>-<pair>-<model>-<profile>)")
     parser.add_argument("--fresh", action="store_true", help="start training over instead of resuming the run")
     parser.add_argument("--skip-training", action="store_true", help="only evaluate the run's exported model")
@@ -160,7 +162,8 @@ def resolve(recipe: Recipe, args: argparse.Namespace, fetch: bool = True) -> Pla
     pair = check_pair(recipe, args.pair)
     files = [_relative(path) for path in recipe.config_files(args.model, args.profile)]
     tree = read_configs(files)
-    corpora = recipe.data(DataRequest(pair, data_dir(recipe, args), download=args.download, fetch=fetch))
+    request = DataRequest(pair, data_dir(recipe, args), download=getattr(args, "download", False), fetch=fetch)
+    corpora = recipe.data(request)
     data = tree.setdefault("data", {})
     data.update(name=f"{recipe.name}-{pair}", src_lang=pair.src, tgt_lang=pair.tgt, **corpora)  # whole corpora
     tree.setdefault("train", {})["name"] = args.name or f"{recipe.name}-{pair}-{args.model}-{args.profile}"

@@ -57,6 +57,7 @@ RECIPE = Recipe(
     data_help="directory of local copies: <dir>/de-en, <dir>/fr-en written by DatasetDict.save_to_disk",
     description=__doc__.split("\n\n")[0],
     test_name="newstest2014",
+    downloads=False,  # `datasets` fetches the hub data itself
 )
 
 if __name__ == "__main__":
