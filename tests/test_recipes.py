@@ -234,11 +234,18 @@ def test_wmt14_script_runs_end_to_end_on_a_saved_dataset(tmp_path, monkeypatch, 
     results = check_results(tmp_path / "runs" / "wmt14-en-de-luong-gpu", "newstest2014", "de", references)
     assert results["pair"] == "en-de"
 
-    # the run is evaluated again without training
+    # evaluated again without training: the same model, the same greedy output
     assert WMT14.main(WMT14.RECIPE, ["--data-dir", str(root), "--skip-training", "--beam", "1", *TINY_MODEL, *TINY_RUN]) == 0
     again = json.loads((tmp_path / "runs" / "wmt14-en-de-luong-gpu" / "results.json").read_text())
     assert again["train"] is None and set(again["test"]) == {"name", "corpus", "sentences", "greedy"}
     assert again["test"]["greedy"]["bleu"] == results["test"]["greedy"]["bleu"]
+
+    # the same command with a larger budget resumes the run instead of starting over
+    capsys.readouterr()
+    assert WMT14.main(WMT14.RECIPE, ["--data-dir", str(root), "--beam", "1", *TINY_MODEL, *TINY_RUN, "train.max_steps=8"]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    resumed = json.loads((tmp_path / "runs" / "wmt14-en-de-luong-gpu" / "results.json").read_text())
+    assert resumed["train"]["steps"] == 8 and resumed["train"]["batches"] == 2  # two more batches this session
 
 
 # ----------------------------------------------------------------------------- data selection and errors
