@@ -81,6 +81,10 @@ class TokenizerConfig(Section):
     # whole sample in memory, so this also bounds its peak memory on big corpora.
     input_sentence_size: int = Field(2_000_000, ge=0)
     seed: int = 1234  # sampling seed when input_sentence_size caps a large corpus
+    # seen: the model's target vocabulary keeps only the pieces that occur in the training targets
+    # (a joint de+en 8k model uses ~4k on the English side: the output layer, the widest matrix,
+    # halves); all: every piece of the SentencePiece model (needed to tie source and target embeddings)
+    target_pieces: Literal["seen", "all"] = "seen"
 
 
 class DataConfig(Section):
@@ -237,6 +241,8 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Config":
+        if self.model.tie_src_tgt_embeddings and self.data.tokenizer.target_pieces != "all":
+            raise ValueError("model.tie_src_tgt_embeddings needs data.tokenizer.target_pieces: all")
         if self.model.tie_src_tgt_embeddings and not self.data.tokenizer.joint:
             raise ValueError("model.tie_src_tgt_embeddings needs data.tokenizer.joint: true")
         if self.model.tie_src_tgt_embeddings and self.model.encoder.emb_size != self.model.decoder.emb_size:

@@ -183,10 +183,17 @@ def _read_aligned(primary: Path, others: Sequence[Path]) -> tuple[list[str], lis
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hyp", type=Path, required=True, metavar="HYP",
-                        help="system output, one sentence per line (.gz too)")
+    from nmt.search_options import add_search_arguments
+
+    parser.add_argument("model_dir", type=Path, nargs="?", metavar="MODEL_DIR",
+                        help="an exported model: translate --src with it, then score (instead of --hyp)")
+    parser.add_argument("--hyp", type=Path, metavar="HYP", help="system output, one sentence per line (.gz too)")
     parser.add_argument("--ref", type=Path, nargs="+", required=True, metavar="REF",
-                        help="reference file(s), aligned with HYP")
+                        help="reference file(s), aligned with HYP or SRC")
+    parser.add_argument("--src", type=Path, metavar="SRC", help="with MODEL_DIR: the source text to translate")
+    parser.add_argument("--hyp-out", type=Path, metavar="FILE",
+                        help="with MODEL_DIR: where the translations go "
+                             "(default: MODEL_DIR/../<SRC stem>.beam<K>.<target language>)")
     parser.add_argument("-m", "--metrics", nargs="+", choices=list(METRICS), default=list(DEFAULT_METRICS),
                         help="metrics to compute, in this order (default: bleu chrf ter)")
     parser.add_argument("--tokenize", choices=BLEU.TOKENIZERS, default=None,
@@ -199,14 +206,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="resamples for --baseline (default: %(default)s)")
     parser.add_argument("-w", "--width", type=int, default=1, help="decimals printed (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_search_arguments(parser, nbest=False)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.bootstrap_samples < 1:
         raise NMTError(f"--bootstrap-samples must be at least 1 (got {args.bootstrap_samples})")
-    hypotheses, references = _read_aligned(args.hyp, args.ref)
+    if args.model_dir is None:
+        if args.hyp is None:
+            raise NMTError("give --hyp HYP to score a file, or MODEL_DIR --src SRC to translate and score")
+        if args.src is not None or args.hyp_out is not None:
+            raise NMTError("--src and --hyp-out need MODEL_DIR (nmt evaluate MODEL_DIR --src SRC --ref REF)")
+        hypotheses, references = _read_aligned(args.hyp, args.ref)
+    else:
+        if args.hyp is not None:
+            raise NMTError("give either --hyp or MODEL_DIR --src, not both")
+        if args.src is None:
+            raise NMTError("MODEL_DIR needs --src SRC, the source text to translate")
+        hypotheses, references = translate_source(args)
     report(hypotheses, references, args)
     return 0
+
+
+def translate_source(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
+    """Translate --src with MODEL_DIR through the `Translator`, write the hypotheses, return them
+    with the references. `args.hyp` becomes the written file, so reports name it."""
+    import sys
+
+    from nmt.translate import load_translator, progress_bar
+
+    sources, references = _read_aligned(args.src, args.ref)  # mismatched files fail before any work
+    translator, config = load_translator(args)
+    with progress_bar(len(sources)) as bar:
+        hypotheses = [t.text for t in translator.translate(sources, config, progress=bar.update)]
+    args.hyp = args.hyp_out or default_hyp_path(args.model_dir, args.src, config.beam_size)
+    write_lines(args.hyp, hypotheses)
+    print(f"{len(hypotheses)} translations written to {args.hyp}", file=sys.stderr)
+    return hypotheses, references
+
+
+def default_hyp_path(model_dir: Path, src: Path, beam: int) -> Path:
+    """Beside the model's run: runs/<name>/export + test2016.de -> runs/<name>/test2016.beam5.en."""
+    from nmt.export import inspect_export
+
+    name = src.name.removesuffix(".gz")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    tgt_lang = inspect_export(model_dir).config.data.tgt_lang
+    return Path(model_dir).resolve().parent / f"{stem}.beam{beam}.{tgt_lang}"
+
+
+def write_lines(path: Path, lines: Sequence[str]) -> None:
+    """One line each, UTF-8, written beside `path` and renamed onto it (never half a file)."""
+    path = Path(path)
+    work = path.with_name(f".{path.name}.tmp")
+    try:
+        work.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        work.replace(path)
+    except OSError as err:
+        work.unlink(missing_ok=True)
+        raise NMTError(f"{path}: cannot write ({err.strerror})") from None
 
 
 def report(hypotheses: list[str], references: list[list[str]], args: argparse.Namespace) -> None:

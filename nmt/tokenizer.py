@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Optional, Sequence
 
+import numpy as np
 import sentencepiece as spm
 
 from nmt.config import TokenizerConfig
@@ -178,8 +179,10 @@ def train_tokenizer(directory: Path, text: TrainingText, options: TokenizerConfi
                 _train_one([text.src], work / "src", options, log)
                 _train_one([text.tgt], work / "tgt", options, log)
                 models = {"src": "src.model", "tgt": "tgt.model"}
+        tgt_model = spm.SentencePieceProcessor(model_file=str(work / models["tgt"]))
         meta = {
             "format": FORMAT, "name": directory.name, "src_lang": src_lang, "tgt_lang": tgt_lang,
+            "tgt_pieces": seen_pieces(tgt_model, text.tgt) if options.target_pieces == "seen" else None,
             "options": options.model_dump(), "corpus": text.corpus, "inputs": text.inputs,
             "training_text": {"sentences": text.sentences, "sha256": text.sha256},
             "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "bos": BOS_ID, "eos": EOS_ID},
@@ -195,6 +198,20 @@ def train_tokenizer(directory: Path, text: TrainingText, options: TokenizerConfi
     return Tokenizer.load(directory)
 
 
+def seen_pieces(model: spm.SentencePieceProcessor, text: Path, chunk: int = 100_000) -> list[int]:
+    """Piece ids that occur in `text` (one sentence per line), specials first: the target vocabulary.
+
+    Reads in chunks so a large corpus never sits in memory.
+    """
+    seen = np.zeros(model.vocab_size(), dtype=bool)
+    seen[[PAD_ID, UNK_ID, BOS_ID, EOS_ID]] = True
+    with open(text, encoding="utf-8") as handle:
+        while lines := [line.rstrip("\n") for _, line in zip(range(chunk), handle)]:
+            for ids in model.encode(lines, out_type=int, num_threads=os.cpu_count() or 1):
+                seen[ids] = True
+    return np.flatnonzero(seen).tolist()  # sorted: the specials keep ids 0..3
+
+
 class Tokenizer:
     """Source and target SentencePiece models: text <-> piece ids, a batch at a time.
 
@@ -208,6 +225,14 @@ class Tokenizer:
         self.meta = meta
         self.src_model = src
         self.tgt_model = tgt
+        # The target side may keep only the pieces seen in training (`tgt_pieces`): model id i is
+        # piece tgt_pieces[i]; unseen pieces map to <unk>. Without it model ids are piece ids.
+        pieces = meta.get("tgt_pieces")
+        self._to_piece = np.asarray(pieces, dtype=np.int64) if pieces else None  # (model vocab,)
+        self._to_model = None
+        if pieces:
+            self._to_model = np.full(tgt.vocab_size(), UNK_ID, dtype=np.int64)  # (piece vocab,)
+            self._to_model[self._to_piece] = np.arange(len(pieces))
 
     @classmethod
     def load(cls, directory: Path) -> "Tokenizer":
@@ -220,9 +245,16 @@ class Tokenizer:
             path = directory / meta["models"][side]
             if not path.is_file():
                 raise DataError(f"{path}: tokenizer model file missing")
-            models[side] = spm.SentencePieceProcessor(model_file=str(path))
+            try:
+                models[side] = spm.SentencePieceProcessor(model_file=str(path))
+            except (RuntimeError, OSError) as err:  # a truncated or foreign file
+                raise DataError(f"{path}: not a SentencePiece model ({str(err).splitlines()[0]})") from None
         if (models["src"].pad_id(), models["src"].eos_id()) != (PAD_ID, EOS_ID):
             raise DataError(f"{directory}: tokenizer special ids differ from nmt's (pad {PAD_ID}, eos {EOS_ID})")
+        pieces = meta.get("tgt_pieces")
+        if pieces and max(pieces) >= models["tgt"].vocab_size():
+            raise DataError(f"{directory / meta['models']['tgt']} has {models['tgt'].vocab_size()} pieces, but "
+                            f"{directory / METADATA} keeps piece {max(pieces)}: the files do not belong together")
         return cls(directory, meta, models["src"], models["tgt"])
 
     @property
@@ -235,7 +267,8 @@ class Tokenizer:
 
     @property
     def tgt_vocab_size(self) -> int:
-        return self.tgt_model.vocab_size()
+        """Size of the model's target vocabulary (the seen pieces, or the whole model)."""
+        return len(self._to_piece) if self._to_piece is not None else self.tgt_model.vocab_size()
 
     @property
     def files(self) -> list[str]:
@@ -243,20 +276,34 @@ class Tokenizer:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the model files: what the token-id cache is keyed by."""
-        return _sha256([self.directory / self.meta["models"][side] for side in ("src", "tgt")])
+        """sha256 of the model files and target vocabulary: what the token-id cache is keyed by."""
+        digest = _sha256([self.directory / self.meta["models"][side] for side in ("src", "tgt")])
+        pieces = self.meta.get("tgt_pieces")
+        return hashlib.sha256((digest + json.dumps(pieces)).encode()).hexdigest() if pieces else digest
 
     def encode_src(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
         return self.src_model.encode(texts, out_type=int, num_threads=num_threads)
 
     def encode_tgt(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
-        return self.tgt_model.encode(texts, out_type=int, num_threads=num_threads)
+        """Model ids of the target side."""
+        ids = self.tgt_model.encode(texts, out_type=int, num_threads=num_threads)
+        if self._to_model is None:
+            return ids
+        return [self._to_model[row].tolist() if row else [] for row in ids]
+
+    def tgt_pieces(self, ids: list[int]) -> list[str]:
+        """Target model ids -> SentencePiece pieces (for alignments and attention plots)."""
+        return [self.tgt_model.id_to_piece(int(i)) for i in self.to_piece_ids(ids)]
+
+    def to_piece_ids(self, ids: list[int]) -> list[int]:
+        """Target model ids -> SentencePiece ids."""
+        return self._to_piece[np.asarray(ids, dtype=np.int64)].tolist() if self._to_piece is not None else list(ids)
 
     def decode_src(self, ids: list[list[int]]) -> list[str]:
         return self.src_model.decode([list(map(int, row)) for row in ids])
 
     def decode_tgt(self, ids: list[list[int]]) -> list[str]:
-        return self.tgt_model.decode([list(map(int, row)) for row in ids])
+        return self.tgt_model.decode([self.to_piece_ids(row) for row in ids])
 
     def export(self, directory: Path) -> "Tokenizer":
         """Copy the model files and metadata into `directory` (e.g. `<model_dir>/tokenizers/`)."""

@@ -17,9 +17,14 @@ import torch
 
 from nmt.config import SearchConfig
 from nmt.data.batch import collate
+from nmt.errors import NMTError
 from nmt.model.seq2seq import Seq2Seq
 from nmt.search import Hypothesis, search
 from nmt.tokenizer import Tokenizer
+
+
+class LongSourceWarning(UserWarning):
+    """Source lines longer than `max_src_tokens` pieces were cut (the warning names them)."""
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Translator:
 
     def __init__(self, model: Seq2Seq, tokenizer: Tokenizer, search_config: SearchConfig = SearchConfig(),
                  device: str | torch.device = "cpu", batch_size: int = 64, max_src_tokens: int = 400):
+        check_vocabularies(model, tokenizer)
         self.model = model
         self.tokenizer = tokenizer
         self.search_config = search_config
@@ -49,38 +55,57 @@ class Translator:
 
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu", **options) -> "Translator":
-        """From an exported model directory (config, safetensors weights, tokenizers)."""
-        from nmt.export import load_model_dir
+        """From an exported model directory (config, safetensors weights, tokenizers).
+
+        A tokenizer whose vocabulary differs from the one the model was trained with (meta.json)
+        is an `NMTError`: its ids would index the wrong embeddings or run past them.
+        """
+        from nmt.export import META, load_model_dir
 
         exported = load_model_dir(Path(model_dir), device=device)
-        return cls(exported.model, exported.tokenizer, exported.config.search, device=device, **options)
+        tokenizer = exported.tokenizer
+        for side in ("src", "tgt"):
+            expected, found = exported.meta[f"{side}_vocab_size"], getattr(tokenizer, f"{side}_vocab_size")
+            if expected != found:
+                raise NMTError(f"{getattr(exported.tokenizers, side)} has {found} pieces but {Path(model_dir) / META} "
+                               f"says the model was trained with {expected}: the tokenizer does not match the model")
+        return cls(exported.model, tokenizer, exported.config.search, device=device, **options)
 
     def translate(self, lines: Sequence[str], search_config: Optional[SearchConfig] = None,
-                  attention: bool = False, progress=None) -> list[Translation]:
-        """Translate `lines`; `progress` is an optional callable told how many lines were done."""
+                  attention: bool = False, progress=None, first_line: int = 1) -> list[Translation]:
+        """Translate `lines`, in their order; an empty (or blank) line gives an empty translation.
+
+        `progress` is an optional callable told how many lines were done; `first_line` is the line
+        number of `lines[0]` in the warning about truncated sources.
+        """
         config = search_config or self.search_config
         encoded = self.tokenizer.encode_src([line.strip() for line in lines])
-        results: list[Optional[Translation]] = [None] * len(lines)
-        for row, line in enumerate(lines):
-            if not encoded[row]:
-                results[row] = Translation(line, [], [], [])
-        todo = [row for row in range(len(lines)) if results[row] is None]
-        long_rows = [row for row in todo if len(encoded[row]) > self.max_src_tokens]
-        if long_rows:
-            warnings.warn(f"{len(long_rows)} source line(s) longer than {self.max_src_tokens} pieces were "
-                          f"truncated (first: line {long_rows[0] + 1})", stacklevel=2)
+        results = [Translation(line, [], [], []) for line in lines]
+        todo = [row for row, ids in enumerate(encoded) if ids]
+        if progress is not None and len(todo) < len(lines):
+            progress(len(lines) - len(todo))
+        self._warn_long([row for row in todo if len(encoded[row]) > self.max_src_tokens], encoded, first_line)
         for rows in self._batches(todo, encoded):
             ids = [encoded[r][: self.max_src_tokens] for r in rows]
-            for row, hyps in zip(rows, self._search(ids, config, attention)):
-                texts = self.tokenizer.decode_tgt([h.tokens for h in hyps])
-                results[row] = Translation(lines[row], hyps, texts, encoded[row][: self.max_src_tokens],
+            nbest = self._search(ids, config, attention)
+            texts = iter(t.strip() for t in self.tokenizer.decode_tgt([h.tokens for hyps in nbest for h in hyps]))
+            for row, src, hyps in zip(rows, ids, nbest):
+                results[row] = Translation(lines[row], hyps, [next(texts) for _ in hyps], src,
                                            truncated=len(encoded[row]) > self.max_src_tokens)
             if progress is not None:
                 progress(len(rows))
-        return results  # type: ignore[return-value]
+        return results
 
     def __call__(self, lines: Sequence[str]) -> list[str]:
         return [t.text for t in self.translate(lines)]
+
+    def _warn_long(self, rows: list[int], encoded: list[list[int]], first_line: int) -> None:
+        if not rows:
+            return
+        shown = ", ".join(f"line {first_line + r} ({len(encoded[r])} pieces)" for r in rows[:3])
+        more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+        warnings.warn(f"{len(rows)} source line(s) longer than {self.max_src_tokens} pieces cut to their first "
+                      f"{self.max_src_tokens}: {shown}{more}", LongSourceWarning, stacklevel=3)
 
     def _batches(self, rows: list[int], encoded: list[list[int]]) -> Iterator[list[int]]:
         """Rows sorted longest first, `batch_size` at a time."""
@@ -98,3 +123,12 @@ class Translator:
                           config, attention=attention)
         finally:
             self.model.train(was_training)
+
+
+def check_vocabularies(model: Seq2Seq, tokenizer: Tokenizer) -> None:
+    """The tokenizer's ids must be the model's: same vocabulary sizes on both sides."""
+    for side, model_size, tokenizer_size in (("source", model.src_vocab_size, tokenizer.src_vocab_size),
+                                             ("target", model.tgt_vocab_size, tokenizer.tgt_vocab_size)):
+        if model_size != tokenizer_size:
+            raise NMTError(f"the tokenizer does not match the model: {side} vocabulary {tokenizer_size} "
+                           f"in the tokenizer, {model_size} in the model")

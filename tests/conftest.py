@@ -55,3 +55,59 @@ def data_config(tmp_path: Path, corpus_dir: Path) -> DataConfig:
         "tokenizer_dir": str(tmp_path / "tokenizers"), "cache_dir": str(tmp_path / "cache"),
         "batch_tokens": 200, "valid_batch_tokens": 400, "num_proc": 1,
     })
+
+
+# ----------------------------------------------------------------------------- a tiny exported model
+
+
+def export_tiny_model(directory: Path, tokenizer, attention: str = "luong") -> Path:
+    """A tiny untrained LSTM model (Luong general + input feeding, or `attention`) exported with
+    `tokenizer`. Its outputs are nonsense of up to 20 pieces; tests check plumbing, not quality."""
+    import torch
+
+    from nmt.config import Config
+    from nmt.export import export_model_dir
+    from nmt.model import build_model
+
+    config = Config.model_validate({
+        "data": {"name": "toy", "src_lang": "de", "tgt_lang": "en", "train": {"src": "train.de", "tgt": "train.en"}},
+        "model": {"encoder": {"emb_size": 16, "hidden_size": 16, "dropout": 0.0},
+                  "decoder": {"emb_size": 16, "hidden_size": 32, "dropout": 0.0, "attention": attention}},
+        "search": {"beam_size": 3, "max_len": 20},
+    })
+    with torch.random.fork_rng():  # the tests' global random state stays as it was
+        torch.manual_seed(0)
+        model = build_model(config.model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
+    return export_model_dir(directory, config, model, tokenizer)
+
+
+def train_toy_tokenizer(directory: Path, pairs, vocab_size: int = 60):
+    from nmt.config import TokenizerConfig
+    from nmt.tokenizer import TrainingTextWriter, train_tokenizer
+
+    text_dir = directory.with_name(directory.name + "-text")
+    text_dir.mkdir(parents=True)
+    writer = TrainingTextWriter(text_dir, "toy", f"toy-{vocab_size}")
+    for pair in pairs:
+        writer.add(pair)
+    return train_tokenizer(directory, writer.close(), TokenizerConfig(vocab_size=vocab_size), "de", "en")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory):
+    """A joint 60-piece SentencePiece tokenizer of the toy language pair."""
+    return train_toy_tokenizer(tmp_path_factory.mktemp("tiny-tokenizer") / "tokenizer",
+                               make_pairs(300, seed=1, max_words=6))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """One exported model shared by the translate and evaluate tests (0.1 s to build).
+    Tests that need a damaged copy copy it first."""
+    return export_tiny_model(tmp_path_factory.mktemp("tiny-model") / "export", tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_none_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """The same, without attention (`model.decoder.attention: none`)."""
+    return export_tiny_model(tmp_path_factory.mktemp("tiny-none") / "export", tiny_tokenizer, attention="none")

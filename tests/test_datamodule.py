@@ -23,7 +23,10 @@ def ready(config, **kwargs) -> TranslationDataModule:
 
 def test_datamodule_exposes_vocabulary_tokenizer_and_validation_text(data_config, corpus_dir):
     module = ready(data_config)
-    assert module.src_vocab_size == module.tgt_vocab_size == 64
+    assert module.src_vocab_size == 64
+    targets = module.tokenizer.encode_tgt(module.valid_references)
+    assert 4 < module.tgt_vocab_size <= 64  # the target pieces seen in training
+    assert max(max(row) for row in targets) < module.tgt_vocab_size
     assert module.valid_sources == (corpus_dir / "val.de").read_text(encoding="utf-8").splitlines()
     assert module.valid_references == (corpus_dir / "val.en").read_text(encoding="utf-8").splitlines()
     ids = module.tokenizer.encode_src(module.valid_sources[:3])

@@ -14,6 +14,7 @@ import pytest
 
 from nmt.cli import main
 from nmt.evaluate import paired_bootstrap, read_lines, score
+from tiny_models import one_thread  # noqa: F401 (fixture, for the tests that translate)
 
 WORDS = ["Ein", "Mann", "die", "Frau", "spielt", "Straße", "naïve", "«Café»", "don't", "3.5", "U.S.",
          "—", "Kinder", "laufen", "über", "den", "Hof", ",", ".", "!", "Hund", "rot", "ÉCOLE", "日本"]
@@ -191,3 +192,62 @@ def test_empty_hypothesis_file_is_an_error(corpus, tmp_path, capsys):
     empty.write_text("", encoding="utf-8")
     rc, _, err = nmt(capsys, "--hyp", str(empty), "--ref", corpus["ref1"])
     assert_one_line_error(rc, err, str(empty), "no lines")
+
+
+# ----------------------------------------------------------------------------- MODEL_DIR --src: translate and score
+
+
+@pytest.fixture
+def toy_test_set(tmp_path, one_thread):
+    from tests.conftest import make_pairs, write_parallel
+
+    pairs = make_pairs(6, seed=9, max_words=5)
+    pairs[2] = ("", "")  # an empty line stays an empty hypothesis
+    return write_parallel(tmp_path / "data", "test", pairs)
+
+
+def test_model_dir_translates_writes_hypotheses_and_scores_them(tiny_model_dir, toy_test_set, tmp_path, capsys):
+    from nmt.config import SearchConfig
+    from nmt.translator import Translator
+
+    src, ref = toy_test_set
+    hyp = tmp_path / "out" / "hyp.en"
+    hyp.parent.mkdir()
+    rc, out, err = nmt(capsys, str(tiny_model_dir), "--src", str(src), "--ref", str(ref), "--hyp-out", str(hyp),
+                       "--beam", "2", "--json")
+    assert rc == 0
+    assert f"6 translations written to {hyp}" in err
+    translator = Translator.load(tiny_model_dir)
+    expected = [t.text for t in translator.translate(read_lines(src), SearchConfig(beam_size=2, max_len=20))]
+    assert read_lines(hyp) == expected and expected[2] == ""
+    assert json.loads(out) == json.loads(nmt(capsys, "--hyp", str(hyp), "--ref", str(ref), "--json")[1])
+
+
+def test_model_dir_hypotheses_go_beside_the_run_by_default(tiny_model_dir, toy_test_set, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "runs" / "toy" / "export"
+    shutil.copytree(tiny_model_dir, model)
+    src, ref = toy_test_set
+    rc, out, err = nmt(capsys, str(model), "--src", str(src), "--ref", str(ref), "-m", "bleu")
+    assert rc == 0 and out.startswith("BLEU|")
+    written = tmp_path / "runs" / "toy" / "test.beam3.en"  # <SRC stem>.beam<K>.<target language>
+    assert written.is_file() and len(read_lines(written)) == 6
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["MODEL", "--hyp", "HYP", "--ref", "REF"], ["either --hyp or MODEL_DIR --src"]),
+    (["MODEL", "--ref", "REF"], ["MODEL_DIR needs --src SRC"]),
+    (["--src", "SRC", "--hyp", "HYP", "--ref", "REF"], ["--src and --hyp-out need MODEL_DIR"]),
+    (["--ref", "REF"], ["give --hyp HYP"]),
+    (["MODEL", "--src", "SRC", "--ref", "SHORT"], ["SRC", "has 6 lines but", "SHORT", "has 2"]),
+    (["MODEL", "--src", "SRC", "--ref", "REF", "--beam", "0"], ["--beam: Input should be greater than or equal to 1"]),
+])
+def test_model_dir_usage_errors_are_one_line(tiny_model_dir, toy_test_set, tmp_path, capsys, args, fragments):
+    src, ref = toy_test_set
+    short = tmp_path / "short.en"
+    short.write_text("one\ntwo\n", encoding="utf-8")
+    paths = {"MODEL": tiny_model_dir, "SRC": src, "REF": ref, "HYP": ref, "SHORT": short}
+    rc, _, err = nmt(capsys, *(str(paths.get(a, a)) for a in args))
+    assert_one_line_error(rc, err, *(str(paths.get(f, f)) for f in fragments))
+    assert not list(tiny_model_dir.parent.glob("*.beam*"))  # nothing translated or written

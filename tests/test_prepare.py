@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ def test_prepare_from_flags_prints_the_summary(corpus_dir, tmp_path, capsys):
     assert code == 0
     assert "300 read, 300 kept, 0 dropped (empty 0, too_long 0, ratio 0, too_many_pieces 0)" in out
     assert "40 pairs (cached, not filtered)" in out
-    assert "(trained): joint unigram, vocabulary de 64 / en 64" in out  # languages from the suffixes
+    assert re.search(r"\(trained\): joint unigram, vocabulary de 64 / en \d+ \(pieces seen in training, of 64\)", out)  # languages from the suffixes
     assert "pieces per sentence (de / en, mean): train" in out
     assert f"cache  {tmp_path / 'cache' / 'toy' / 'train-'}" in out and "(built)" in out
     assert "batches at 200 tokens:" in out and "padding share" in out

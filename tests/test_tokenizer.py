@@ -48,7 +48,7 @@ def test_special_ids_are_fixed_and_dropped_when_decoding(tmp_path):
 
 
 def test_joint_is_one_model_and_separate_is_one_per_language(tmp_path):
-    joint = train(tmp_path / "j")
+    joint = train(tmp_path / "j", target_pieces="all")
     assert joint.joint and joint.encode_src(["abc def"]) == joint.encode_tgt(["abc def"])
     separate = train(tmp_path / "s", joint=False, vocab_size=60)
     assert not separate.joint
@@ -105,3 +105,40 @@ def test_export_copies_the_models_and_loads_from_the_copy(tmp_path):
 def test_loading_a_directory_without_tokenizer_is_an_error(tmp_path):
     with pytest.raises(DataError, match="no tokenizer here"):
         Tokenizer.load(tmp_path)
+
+
+UPPER = [(s, t.upper()) for s, t in PAIRS]  # a target script the source never uses
+
+
+def test_target_vocabulary_keeps_only_pieces_seen_in_training_targets(tmp_path):
+    config = TokenizerConfig(vocab_size=120)
+    text = training_text(tmp_path, pairs=UPPER)
+    seen = train_tokenizer(tmp_path / "seen", text, config, "de", "en")
+    full = train_tokenizer(tmp_path / "all", text, config.model_copy(update={"target_pieces": "all"}), "de", "en")
+    pieces = {i for ids in full.encode_tgt([t for _, t in UPPER]) for i in ids}
+    assert seen.tgt_vocab_size == len(pieces | {PAD_ID, UNK_ID, BOS_ID, EOS_ID}) < full.tgt_vocab_size == 120
+    assert seen.src_vocab_size == 120  # the source side is untouched
+    targets = [t for _, t in UPPER[:40]]
+    ids = seen.encode_tgt(targets)
+    assert max(i for row in ids for i in row) < seen.tgt_vocab_size
+    assert seen.decode_tgt(ids) == targets
+    assert seen.tgt_pieces(ids[0]) == [full.tgt_model.id_to_piece(i) for i in full.encode_tgt(targets[:1])[0]]
+
+
+def test_target_piece_never_seen_in_training_becomes_unk(tmp_path):
+    tokenizer = train_tokenizer(tmp_path / "tok", training_text(tmp_path, pairs=UPPER),
+                                TokenizerConfig(vocab_size=120), "de", "en")
+    lower = [s for s, _ in UPPER[:5]]  # pieces the target side never had
+    src_ids = tokenizer.encode_src(lower)
+    tgt_ids = tokenizer.encode_tgt(lower)
+    assert UNK_ID not in {i for row in src_ids for i in row}
+    assert UNK_ID in {i for row in tgt_ids for i in row}
+    assert [BOS_ID, EOS_ID, PAD_ID] == tokenizer.to_piece_ids([BOS_ID, EOS_ID, PAD_ID])
+
+
+def test_target_vocabulary_travels_with_export(tmp_path):
+    tokenizer = train_tokenizer(tmp_path / "tok", training_text(tmp_path, pairs=UPPER),
+                                TokenizerConfig(vocab_size=120), "de", "en")
+    copy = tokenizer.export(tmp_path / "export")
+    assert copy.tgt_vocab_size == tokenizer.tgt_vocab_size
+    assert copy.fingerprint == tokenizer.fingerprint

@@ -34,8 +34,10 @@ def format_summary(prepared: Prepared) -> str:
             lines.append(f"         {counts.read} pairs ({'cached' if summary.cache else 'checked'}, not filtered)")
     state = "trained" if prepared.tokenizer_trained else "reused"
     kind = f"{'joint' if tokenizer.joint else 'separate'} {options.type}"
+    pruned = tokenizer.tgt_vocab_size != tokenizer.tgt_model.vocab_size()
+    seen = f" (pieces seen in training, of {tokenizer.tgt_model.vocab_size()})" if pruned else ""
     lines.append(f"  tokenizer {tokenizer.directory} ({state}): {kind}, vocabulary "
-                 f"{config.src_lang} {tokenizer.src_vocab_size} / {config.tgt_lang} {tokenizer.tgt_vocab_size}")
+                 f"{config.src_lang} {tokenizer.src_vocab_size} / {config.tgt_lang} {tokenizer.tgt_vocab_size}{seen}")
     pieces = ", ".join(f"{s.split} {s.src_pieces:.1f} / {s.tgt_pieces:.1f}"
                        for s in prepared.splits.values() if s.cache is not None)
     lines.append(f"  pieces per sentence ({config.src_lang} / {config.tgt_lang}, mean): {pieces}")

@@ -91,7 +91,8 @@ class Decoder(nn.Module):
     def step(self, state: DecoderState, prev_tokens: Tensor) -> StepOutput:
         """One position for every row: prev_tokens (batch,) -> log-probs (batch, vocab)."""
         embedded = self.dropout(self.embedding(prev_tokens))  # (batch, emb)
-        out, state, weights = self._advance(state, recurrent.input_gates(self.rnn, embedded))
+        rnn_weights = recurrent.StepWeights.of(self.rnn, embedded.size(-1))
+        out, state, weights = self._advance(state, recurrent.input_gates(self.rnn, embedded), rnn_weights)
         log_probs = torch.log_softmax(self.output(out).float(), dim=-1)
         return StepOutput(log_probs=log_probs, state=state, attention=None if weights is None else weights.squeeze(1))
 
@@ -124,7 +125,9 @@ class Decoder(nn.Module):
         logits = self.output(out)  # (tokens, vocab): the widest product, real tokens only
         return DecoderOutput(logits=logits, mask=mask, attention=weights if return_attention else None)
 
-    def _advance(self, state: DecoderState, gates: Tensor) -> tuple[Tensor, DecoderState, Optional[Tensor]]:
+    def _advance(
+        self, state: DecoderState, gates: Tensor, rnn_weights: recurrent.StepWeights
+    ) -> tuple[Tensor, DecoderState, Optional[Tensor]]:
         """One position: layer 0's embedding gates (batch, G) -> attentional vector (batch, output_size),
         the next state, and attention weights (batch, 1, src_len) or None."""
         weights = None
@@ -137,7 +140,7 @@ class Decoder(nn.Module):
             context = extra = state.context  # (batch, memory_size)
         else:
             extra = state.feed  # None without input feeding
-        hidden, cell = recurrent.step(self.rnn, gates, extra, state.hidden, state.cell)
+        hidden, cell = recurrent.step(rnn_weights, gates, extra, state.hidden, state.cell)
         top = hidden[-1]  # (batch, hidden)
         if self.kind == "luong":
             attended = self.attention(top.unsqueeze(1), state.keys, state.memory, state.mask)
@@ -160,13 +163,14 @@ class Decoder(nn.Module):
         """The step path over a whole target: (batch, tgt_len, output_size) and attention weights."""
         embedded = self.dropout(self.embedding(tgt_in.t()))  # (tgt_len, batch, emb)
         gates = recurrent.input_gates(self.rnn, embedded)  # (tgt_len, batch, G): one product for all steps
+        rnn_weights = recurrent.StepWeights.of(self.rnn, embedded.size(-1))
         sampled = self._sampling_plan(tgt_in, teacher_forcing)  # (tgt_len, batch) or None
         outputs, weights = [], []
         # unbind, not gates[t]: its backward stacks once instead of filling a zero tensor per step
         for t, step_gates in enumerate(gates.unbind(0)):
             if sampled is not None and t > 0:
                 step_gates = self._resample(step_gates, sampled[t], outputs[-1])
-            out, state, step_weights = self._advance(state, step_gates)
+            out, state, step_weights = self._advance(state, step_gates, rnn_weights)
             outputs.append(out)
             if keep_attention and step_weights is not None:
                 weights.append(step_weights)

@@ -9,11 +9,16 @@ Layer 0's input is `[embedding; extra]`, where `extra` is what changes with each
 attentional vector under input feeding, the Bahdanau context, the fixed context of `none`). Its
 input weights are used in two column blocks: the embedding block for all positions at once
 (`input_gates`, one large matrix product under teacher forcing) and the extra block per step.
+
+`StepWeights` slices, transposes and sums biases once per sequence rather than once per step:
+besides the saved work, autograd then sums the per-step gradients of each view before it
+scatters them into the parameter, instead of filling a parameter-sized buffer at every step.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +49,36 @@ def input_gates(rnn: nn.RNNBase, embedded: Tensor) -> Tensor:
     return F.linear(embedded, rnn.weight_ih_l0[:, :emb], _input_bias(rnn, 0))
 
 
+@dataclass
+class StepWeights:
+    """An RNN module's weights arranged for one-step use; build once per sequence."""
+
+    mode: str  # torch's: "LSTM", "GRU", "RNN_TANH"
+    extra: Optional[Tensor]  # (X, G) layer 0's weights for the per-step extra input, transposed
+    input: list[Optional[Tensor]]  # per layer (in, G) transposed input weights; None for layer 0
+    input_bias: list[Optional[Tensor]]  # per layer (G,); None for layer 0 (in `input_gates`)
+    hidden: list[Tensor]  # per layer (H, G) transposed recurrent weights
+    hidden_bias: list[Optional[Tensor]]  # per layer (G,): GRU only
+    dropout: float  # between layers, in training mode
+
+    @classmethod
+    def of(cls, rnn: nn.RNNBase, emb_size: int) -> "StepWeights":
+        gru = rnn.mode == "GRU"
+        layers = range(rnn.num_layers)
+        w_ih0 = rnn.weight_ih_l0
+        return cls(
+            mode=rnn.mode,
+            extra=w_ih0[:, emb_size:].t() if w_ih0.size(1) > emb_size else None,
+            input=[None] + [getattr(rnn, f"weight_ih_l{k}").t() for k in layers[1:]],
+            input_bias=[None] + [_input_bias(rnn, k) for k in layers[1:]],
+            hidden=[getattr(rnn, f"weight_hh_l{k}").t() for k in layers],
+            hidden_bias=[getattr(rnn, f"bias_hh_l{k}") if gru else None for k in layers],
+            dropout=rnn.dropout if rnn.training else 0.0,
+        )
+
+
 def step(
-    rnn: nn.RNNBase,
+    weights: Union[StepWeights, nn.RNNBase],
     gates: Tensor,
     extra: Optional[Tensor],
     hidden: Tensor,
@@ -53,26 +86,27 @@ def step(
 ) -> tuple[Tensor, Optional[Tensor]]:
     """Advance every layer by one position.
 
-    gates: (batch, G) from `input_gates`; extra: (batch, X) the rest of layer 0's input, or None;
-    hidden, cell: (layers, batch, hidden), cell only for LSTM. Returns the new (hidden, cell).
-    Dropout between layers follows `rnn.dropout` in training mode, as torch's module does.
+    weights: `StepWeights.of(rnn, emb_size)`, built once for a sequence (or the module itself,
+    arranged anew on each call); gates: (batch, G) from `input_gates`; extra: (batch, X) the rest
+    of layer 0's input, or None; hidden, cell: (layers, batch, hidden), cell only for LSTM.
+    Returns the new (hidden, cell).
     """
+    if isinstance(weights, nn.RNNBase):
+        weights = StepWeights.of(weights, weights.input_size - (extra.size(1) if extra is not None else 0))
     if extra is not None:
-        emb = rnn.weight_ih_l0.size(1) - extra.size(1)
-        gates = torch.addmm(gates, extra, rnn.weight_ih_l0[:, emb:].t())
+        gates = torch.addmm(gates, extra, weights.extra)
     new_hidden, new_cell = [], []
-    for layer in range(rnn.num_layers):
+    for layer, w_hh in enumerate(weights.hidden):
         if layer > 0:
-            below = F.dropout(new_hidden[-1], rnn.dropout, rnn.training)
-            gates = F.linear(below, getattr(rnn, f"weight_ih_l{layer}"), _input_bias(rnn, layer))
-        w_hh = getattr(rnn, f"weight_hh_l{layer}")
-        if rnn.mode == "LSTM":
-            h, c = _lstm(torch.addmm(gates, hidden[layer], w_hh.t()), cell[layer])
+            below = F.dropout(new_hidden[-1], weights.dropout, weights.dropout > 0)
+            gates = torch.addmm(weights.input_bias[layer], below, weights.input[layer])
+        if weights.mode == "LSTM":
+            h, c = _lstm(torch.addmm(gates, hidden[layer], w_hh), cell[layer])
             new_cell.append(c)
-        elif rnn.mode == "GRU":
-            h = _gru(gates, F.linear(hidden[layer], w_hh, getattr(rnn, f"bias_hh_l{layer}")), hidden[layer])
+        elif weights.mode == "GRU":
+            h = _gru(gates, torch.addmm(weights.hidden_bias[layer], hidden[layer], w_hh), hidden[layer])
         else:
-            h = torch.tanh(torch.addmm(gates, hidden[layer], w_hh.t()))
+            h = torch.tanh(torch.addmm(gates, hidden[layer], w_hh))
         new_hidden.append(h)
     return _stack(new_hidden), (_stack(new_cell) if new_cell else None)
 

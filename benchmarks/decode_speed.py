@@ -1,0 +1,138 @@
+"""Decoding speed through the `Translator` (text in, text out) on Multi30k test2016.
+
+Sentences/s and output tokens/s for greedy and beam 5 at batch sizes 1 / 32 / 128, fp32 and bf16
+(bf16 only where the hardware has it natively; elsewhere it is reported as skipped with the
+reason, not measured). Load time and one warm-up batch are excluded from the rates.
+
+The model is a trained export (`--model runs/<name>/export`: outputs end where the model ends
+them) or, by default, the reference architecture with random weights (bi-LSTM encoder 256 per
+direction, LSTM decoder 512, embeddings 256, Luong general attention with input feeding, joint
+8k SentencePiece vocabulary). Random weights never choose to stop, so every output is forced to
+a fixed length: the mean reference length of the test set in pieces. The JSON says which.
+
+    python benchmarks/decode_speed.py                       # random weights, 2 threads
+    python benchmarks/decode_speed.py --model runs/multi30k-de-en/export --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from nmt.allocator import tune_malloc
+from nmt.config import ModelConfig, SearchConfig, TokenizerConfig
+from nmt.model import build_model
+from nmt.precision import cpu_capability, native_bf16
+from nmt.tokenizer import Tokenizer, TrainingTextWriter, train_tokenizer
+from nmt.translator import Translator
+
+DEFAULT_DATA = os.environ.get("NMT_DATA_DIR", "../shared/data/multi30k")
+
+
+def reference_tokenizer(data_dir: Path, directory: Path | None, src: str, tgt: str) -> tuple[Tokenizer, str]:
+    """The tokenizer `nmt prepare` made for Multi30k, or a joint 8k unigram trained now (not timed)."""
+    if directory is not None and (directory / "tokenizer.json").is_file():
+        return Tokenizer.load(directory), str(directory)
+    work = Path(tempfile.mkdtemp(prefix="decode-speed-"))
+    writer = TrainingTextWriter(work, "multi30k train", "decode-speed")
+    src_lines = (data_dir / f"train.{src}").read_text(encoding="utf-8").splitlines()
+    tgt_lines = (data_dir / f"train.{tgt}").read_text(encoding="utf-8").splitlines()
+    for pair in zip(src_lines, tgt_lines):
+        writer.add(pair)
+    tokenizer = train_tokenizer(work / "tokenizer", writer.close(), TokenizerConfig(vocab_size=8000), src, tgt)
+    return tokenizer, f"joint unigram 8000 trained on {data_dir}/train for this run"
+
+
+def load_translator(args: argparse.Namespace, references: list[str]) -> tuple[Translator, dict]:
+    if args.model is not None:
+        translator = Translator.load(args.model, device=args.device)
+        return translator, {"weights": f"trained export {args.model}", "output_length": "as the model ends it"}
+    tokenizer, origin = reference_tokenizer(args.data_dir, args.tokenizer, args.src, args.tgt)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(), tokenizer.src_vocab_size, tokenizer.tgt_vocab_size).to(args.device).eval()
+    length = round(statistics.mean(len(ids) for ids in tokenizer.encode_tgt(references)))
+    fixed = SearchConfig(beam_size=1, min_len=length, max_len=length, max_len_ratio=0.0, max_len_const=length)
+    info = {"weights": "random (reference architecture)", "tokenizer": origin,
+            "output_length": f"fixed: {length} pieces + EOS (mean test reference length)"}
+    return Translator(model, tokenizer, fixed, device=args.device), info
+
+
+def time_one(translator: Translator, lines: list[str], beam: int, batch_size: int) -> dict:
+    config = translator.search_config.model_copy(update={"beam_size": beam, "nbest": 1})
+    translator.batch_size = batch_size
+    translator.translate(lines[:batch_size], config)  # warm-up: allocator, kernels
+    start = time.perf_counter()
+    results = translator.translate(lines, config)
+    seconds = time.perf_counter() - start
+    tokens = sum(len(t.hypotheses[0].tokens) for t in results if t.hypotheses)
+    return {"load_average_1min": round(os.getloadavg()[0], 2), "beam": beam, "batch_size": batch_size, "sentences": len(lines), "output_tokens": tokens,
+            "seconds": round(seconds, 3), "sentences_per_s": round(len(lines) / seconds, 1),
+            "tokens_per_s": round(tokens / seconds, 1)}
+
+
+def bf16_skip_reason(device: str) -> str | None:
+    kind = torch.device(device).type
+    if native_bf16(kind):
+        return None
+    what = cpu_capability() if kind == "cpu" else "this GPU"
+    return f"no native bf16 on {what}: torch would emulate it, much slower than fp32"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA), help="Multi30k folder (default: %(default)s)")
+    parser.add_argument("--src", default="de")
+    parser.add_argument("--tgt", default="en")
+    parser.add_argument("--model", type=Path, help="a trained export directory (default: random weights)")
+    parser.add_argument("--tokenizer", type=Path, default=Path("tokenizers/multi30k-de-en"),
+                        help="tokenizer folder for random weights; trained now if missing (default: %(default)s)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 128])
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--batch1-sentences", type=int, default=200, help="sentences timed at batch size 1")
+    parser.add_argument("--sentences", type=int, default=1000, help="sentences timed at larger batch sizes")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tune_malloc()
+    sources = (args.data_dir / f"test2016.{args.src}").read_text(encoding="utf-8").splitlines()
+    references = (args.data_dir / f"test2016.{args.tgt}").read_text(encoding="utf-8").splitlines()
+    start = time.perf_counter()
+    translator, model_info = load_translator(args, references)
+    load_seconds = time.perf_counter() - start
+    results, skipped = [], []
+    for precision in ("fp32", "bf16"):
+        if precision == "bf16":
+            reason = bf16_skip_reason(args.device)
+            if reason:
+                skipped.append({"precision": "bf16", "reason": reason})
+                continue
+            translator.model.to(torch.bfloat16)
+        for beam in args.beams:
+            for batch_size in args.batch_sizes:
+                count = args.batch1_sentences if batch_size == 1 else args.sentences
+                row = time_one(translator, sources[:count], beam, batch_size)
+                results.append({"precision": precision, **row})
+                print(json.dumps(results[-1]), flush=True)
+    summary = {
+        "benchmark": "decode_speed", "data": f"{args.data_dir}/test2016.{args.src} ({len(sources)} lines)",
+        "model": {**model_info, "params": sum(p.numel() for p in translator.model.parameters())},
+        "load_seconds_not_counted": round(load_seconds, 2), "device": args.device,
+        "threads": torch.get_num_threads(), "cpu": f"{platform.machine()} {cpu_capability()}",
+        "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()],  # other jobs on the machine
+        "torch": torch.__version__, "results": results, "skipped": skipped,
+    }
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

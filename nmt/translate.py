@@ -1,0 +1,235 @@
+"""`nmt translate MODEL_DIR`: an interactive prompt on a terminal, batch translation otherwise.
+
+Batch mode (`-i FILE`, or standard input from a pipe) writes exactly one line per input line, in
+input order (an empty line stays empty), or with `--nbest` rows of `index<TAB>score<TAB>text`.
+It reads up to `CHUNK_LINES` lines at a time, so a huge file never sits in memory and output
+starts early; within a chunk the `Translator` sorts sentences by length into batches. Both modes
+go through the one `Translator`, so what is typed at the prompt translates exactly as in a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator, Optional
+
+from nmt.errors import NMTError
+from nmt.search_options import add_search_arguments, positive_int, resolve_device, search_config
+
+CHUNK_LINES = 10_000  # lines read and translated at a time in batch mode
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="exported model directory (runs/<name>/export)")
+    parser.add_argument("-i", "--input", type=Path, metavar="FILE",
+                        help="translate FILE (default: standard input; a terminal gets the interactive prompt)")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write the translations to FILE, replaced only once all are done (default: stdout)")
+    add_search_arguments(parser)
+    group = parser.add_argument_group("display")
+    group.add_argument("--show-alignment", action="store_true",
+                       help="prompt: under each translation, the source piece each output piece attends to most")
+    group.add_argument("--attention-plot", type=Path, metavar="PATH.png",
+                       help="heat map of one sentence's attention (.png, .svg or .pdf); at the prompt, of the last")
+    group.add_argument("--plot-line", type=positive_int, default=1, metavar="N",
+                       help="batch mode: which input line --attention-plot shows (default: %(default)s)")
+    group.add_argument("--history", type=Path, metavar="FILE",
+                       help="prompt history (default: $XDG_CACHE_HOME or ~/.cache, then nmt/translate_history)")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nmt.translator import LongSourceWarning
+
+    interactive = args.input is None and sys.stdin.isatty()
+    if interactive and args.output is not None:
+        raise NMTError("-o needs input from -i FILE or a pipe; the prompt writes to the terminal")
+    if not interactive and args.show_alignment:
+        raise NMTError("--show-alignment is for the interactive prompt; in batch mode use --attention-plot")
+    if args.attention_plot is not None:
+        from nmt.alignment import check_plot_path
+
+        check_plot_path(args.attention_plot)
+    translator, config = load_translator(args)
+    if (args.show_alignment or args.attention_plot) and translator.model.decoder.attention is None:
+        raise NMTError(f"{args.model_dir}: the model has no attention (model.decoder.attention: none), "
+                       f"so there is nothing to {'plot' if args.attention_plot else 'align'}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LongSourceWarning)
+        warnings.showwarning = _one_line_warning
+        if interactive:
+            return run_interactive(translator, config, args)
+        return run_batch(translator, config, args)
+
+
+def load_translator(args: argparse.Namespace):
+    """The model directory's `Translator` on the chosen device, and its search config with the
+    command-line options applied."""
+    import torch
+
+    from nmt.allocator import tune_malloc
+    from nmt.translator import Translator
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    tune_malloc()
+    translator = Translator.load(args.model_dir, device=device, batch_size=args.batch_size,
+                                 max_src_tokens=args.max_src_tokens)
+    return translator, search_config(translator.search_config, args)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"nmt translate: warning: {message}", file=sys.stderr, flush=True)
+
+
+def progress_bar(total: Optional[int], quiet: bool = False):
+    """tqdm on stderr; off with `quiet` or when stderr is not a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=" lines", file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
+
+
+# ----------------------------------------------------------------------------- batch mode
+
+
+@dataclass
+class Source:
+    stream: BinaryIO
+    name: str  # for error messages
+    lines: Optional[int]  # known for files (progress bar total), not for a pipe
+
+
+@contextlib.contextmanager
+def open_source(path: Optional[Path]) -> Iterator[Source]:
+    if path is None:
+        yield Source(sys.stdin.buffer, "<stdin>", None)
+        return
+    if not path.is_file():
+        raise NMTError(f"{path}: file not found")
+    with open(path, "rb") as stream:
+        count = sum(1 for _ in numbered_lines(Source(stream, str(path), None)))  # bad bytes stop us before any work
+        stream.seek(0)
+        yield Source(stream, str(path), count)
+
+
+def numbered_lines(source: Source) -> Iterator[str]:
+    """The lines of `source` as text, without line ends; bytes that are not UTF-8 name the line."""
+    for number, raw in enumerate(source.stream, 1):
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as err:
+            raise NMTError(f"{source.name}: line {number}: not UTF-8 ({err.reason} at byte {err.start} of the line)") from None
+
+
+@contextlib.contextmanager
+def open_output(path: Optional[Path]) -> Iterator[BinaryIO]:
+    """stdout, or a file written beside `path` and renamed onto it only when all went well."""
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    work = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(work, "wb") as stream:
+            yield stream
+        os.replace(work, path)
+    except OSError as err:
+        raise NMTError(f"{path}: cannot write ({err.strerror})") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            work.unlink()
+
+
+def format_results(translations, first_index: int, nbest: bool) -> str:
+    """Plain: one line each. n-best: `index<TAB>score<TAB>text` rows, index counted from 0 as in
+    Moses n-best lists; an empty input line gets one row with score 0 and no text."""
+    if not nbest:
+        return "".join(t.text + "\n" for t in translations)
+    rows = []
+    for index, t in enumerate(translations, first_index):
+        pairs = list(zip(t.hypotheses, t.texts)) or [(None, "")]
+        rows += [f"{index}\t{h.score if h else 0.0:.4f}\t{text}\n" for h, text in pairs]
+    return "".join(rows)
+
+
+def run_batch(translator, config, args: argparse.Namespace) -> int:
+    started, done, plot_text = time.perf_counter(), 0, None
+    with open_source(args.input) as source, open_output(args.output) as out, \
+            progress_bar(source.lines, args.quiet) as bar:
+        lines = numbered_lines(source)
+        while chunk := list(itertools.islice(lines, CHUNK_LINES)):
+            translations = translator.translate(chunk, config, progress=bar.update, first_line=done + 1)
+            out.write(format_results(translations, done, args.nbest is not None).encode("utf-8"))
+            out.flush()
+            if done < args.plot_line <= done + len(chunk):
+                plot_text = chunk[args.plot_line - done - 1]
+            done += len(chunk)
+    if args.attention_plot is not None:
+        if plot_text is None:
+            raise NMTError(f"--plot-line {args.plot_line}: the input has only {done} line(s)")
+        _plot(translator, config, plot_text, args.attention_plot, args.plot_line)
+    if not args.quiet:
+        seconds = time.perf_counter() - started
+        print(f"translated {done} lines in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} lines/s, "
+              f"beam {config.beam_size})", file=sys.stderr)
+    return 0
+
+
+def _plot(translator, config, text: str, path: Path, line: int) -> None:
+    if not text.strip():
+        raise NMTError(f"--plot-line {line}: the line is empty, so there is no attention to plot")
+    translation = translator.translate([text], config, attention=True)[0]
+    _plot_translation(translation, translator.tokenizer, path, f"line {line}: {text}")
+
+
+# ----------------------------------------------------------------------------- interactive
+
+
+def render(translation, tokenizer, nbest: bool, show_alignment: bool) -> list[str]:
+    """What the prompt prints for one translation."""
+    from nmt.alignment import alignment_of, format_alignment
+
+    if nbest:
+        lines = [f"{rank:>2}  {h.score:9.4f}  {text}"
+                 for rank, (h, text) in enumerate(zip(translation.hypotheses, translation.texts), 1)]
+    else:
+        lines = [translation.text]
+    if show_alignment:
+        lines += format_alignment(alignment_of(translation, tokenizer))
+    return lines
+
+
+def run_interactive(translator, config, args: argparse.Namespace) -> int:
+    from nmt.interactive import default_history_file, line_history, repl
+
+    attention = args.show_alignment or args.attention_plot is not None
+    count = itertools.count(1)
+
+    def respond(line: str) -> list[str]:
+        number = next(count)
+        translation = translator.translate([line], config, attention=attention, first_line=number)[0]
+        lines = render(translation, translator.tokenizer, args.nbest is not None, args.show_alignment)
+        if args.attention_plot is not None:
+            _plot_translation(translation, translator.tokenizer, args.attention_plot, line)
+            lines.append(f"(attention plot: {args.attention_plot})")
+        return lines
+
+    meta = translator.tokenizer.meta
+    print(f"{args.model_dir}: {meta.get('src_lang', 'source')} to {meta.get('tgt_lang', 'target')}, beam "
+          f"{config.beam_size}. Type a sentence; Ctrl-D quits, Ctrl-C drops a line.", file=sys.stderr, flush=True)
+    with line_history(args.history or default_history_file()):
+        return repl(respond, write=lambda text: print(text, flush=True))
+
+
+def _plot_translation(translation, tokenizer, path: Path, text: str) -> None:
+    from nmt.alignment import alignment_of, plot_attention
+
+    plot_attention(alignment_of(translation, tokenizer), path, title=text[:120])
