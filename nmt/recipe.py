@@ -202,9 +202,11 @@ def run(recipe: Recipe, args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(plan.config), end="")
         return 0
+    from nmt.allocator import tune_malloc
     from nmt.recipe_results import evaluate_run
     from nmt.train import RunPaths
 
+    tune_malloc()  # the entry point's job: faster large allocations for training and decoding
     paths = RunPaths(plan.config.train.run_dir / plan.config.run_name)
     print(f"{recipe.name} {plan.pair}, model {plan.model}, profile {plan.profile}: run directory {paths.root}")
     print(f"config: {describe_sources(plan.files)}" + (f" with {' '.join(plan.overrides)}" if plan.overrides else ""))

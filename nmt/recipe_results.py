@@ -10,19 +10,17 @@ traced to the run that produced it.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import torch
-from tqdm import tqdm
-
 from nmt.config import Config
 from nmt.data.corpus import read_corpus
-from nmt.evaluate import MetricResult, score
+from nmt.evaluate import MetricResult, score, write_lines
 from nmt.machine import describe_machine
+from nmt.translate import progress_bar
 from nmt.translator import Translator
 
 if TYPE_CHECKING:
@@ -73,13 +71,13 @@ def search_label(beam_size: int) -> str:
 def decode(translator: Translator, test: TestSet, beam_size: int, output: Path) -> SearchRun:
     label = search_label(beam_size)
     search = translator.search_config.model_copy(update={"beam_size": beam_size, "nbest": 1})
+    print(f"translating {test.name} ({label}) ...", flush=True)
     started = time.monotonic()
-    with tqdm(total=len(test.sources), desc=f"translating {test.name} ({label})", unit="sent",
-              file=sys.stdout, leave=False) as bar:
+    with progress_bar(len(test.sources)) as bar:
         translations = translator.translate(test.sources, search, progress=bar.update)
     seconds = time.monotonic() - started
     hypotheses = [t.text for t in translations]
-    output.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+    write_lines(output, hypotheses)
     scores = score(hypotheses, [test.references], metrics=("bleu", "chrf"))
     return SearchRun(label, beam_size, hypotheses, seconds, scores, output)
 
