@@ -6,6 +6,10 @@ Unknown keys and bad values raise `ConfigError` with one line naming the field
 (`model.decoder.attention: got 'luong_dot', valid: none, bahdanau, luong`).
 String values may use `${VAR}` or `${VAR:-default}` to read the environment, so a recipe can
 point at `${NMT_DATA_DIR:-data/multi30k}`.
+
+Several files may be given; they are merged in order, section by section (`merge_trees`), so a
+recipe states its data, its model and a profile (`cpu`: a time budget; `gpu`: train to
+convergence) once each and combines them instead of copying whole configs.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Sequence, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -371,17 +375,48 @@ def validate(model: type[BaseModel], tree: dict, source: str = "config", prefix:
         raise ConfigError(f"{source}: {format_validation_error(err, model, prefix)}") from None
 
 
-def load_config(path: Path, overrides: Optional[list[str]] = None) -> Config:
-    tree = apply_overrides(read_yaml(path), overrides or [])
-    return validate(Config, tree, source=str(path))
+def merge_trees(base: dict, update: dict) -> dict:
+    """`update` laid over `base` (neither is changed): mappings merge key by key, recursively;
+    any other value, lists included, replaces the one below it."""
+    merged = dict(base)
+    for key, value in update.items():
+        below = merged.get(key)
+        merged[key] = merge_trees(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
 
 
-def load_data_config(path: Path, overrides: Optional[list[str]] = None) -> DataConfig:
+PathOrPaths = Union[str, Path, Sequence[Union[str, Path]]]
+
+
+def config_paths(paths: PathOrPaths) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+
+
+def read_configs(paths: PathOrPaths) -> dict:
+    """The files merged in order: later files override single keys of earlier ones."""
+    tree: dict = {}
+    for path in config_paths(paths):
+        tree = merge_trees(tree, read_yaml(path))
+    return tree
+
+
+def describe_sources(paths: PathOrPaths) -> str:
+    """How errors name merged files: `a.yaml + b.yaml`."""
+    return " + ".join(str(p) for p in config_paths(paths))
+
+
+def load_config(paths: PathOrPaths, overrides: Optional[list[str]] = None) -> Config:
+    """One config file, or several merged in order, then `KEY=VALUE` overrides."""
+    tree = apply_overrides(read_configs(paths), overrides or [])
+    return validate(Config, tree, source=describe_sources(paths))
+
+
+def load_data_config(paths: PathOrPaths, overrides: Optional[list[str]] = None) -> DataConfig:
     """The `data:` section alone, for `nmt prepare`; other sections are checked too."""
-    tree = apply_overrides(read_yaml(path), overrides or [])
+    tree = apply_overrides(read_configs(paths), overrides or [])
     if "data" not in tree:
-        raise ConfigError(f"{path}: data: required section is missing")
-    return validate(Config, tree, source=str(path)).data
+        raise ConfigError(f"{describe_sources(paths)}: data: required section is missing")
+    return validate(Config, tree, source=describe_sources(paths)).data
 
 
 def dump_config(config: BaseModel) -> str:

@@ -12,7 +12,8 @@ import importlib
 DIAGNOSTICS = {
     "gradients": ("nmt.diagnostics.gradients_command",
                   "norm of dL/dh_t by distance through time, for rnn, gru and lstm encoders or a trained model"),
-    # "length": BLEU by source-length bucket (needs the exported-model loader)
+    "length": ("nmt.diagnostics.length_command",
+               "BLEU and chrF by source-length bucket for several models: the context-vector bottleneck"),
 }
 
 

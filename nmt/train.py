@@ -13,11 +13,11 @@ import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from nmt.config import Config, dump_config, load_config, read_yaml, apply_overrides, validate
@@ -57,7 +57,9 @@ class RunPaths:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="YAML config with data/model/train/search sections")
+    parser.add_argument("--config", type=Path, action="append", metavar="FILE",
+                        help="YAML config with data/model/train/search sections; give it several times to "
+                             "merge files in order (e.g. a model file, then a profile)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="override single keys, e.g. train.lr=0.002 model.decoder.attention=bahdanau")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
@@ -71,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = _load(args)
     paths = RunPaths(config.train.run_dir / config.run_name)
-    resume = _resume_checkpoint(config, paths, args.fresh) if not args.fast_dev_run else None
+    resume = resume_checkpoint(config, paths, args.fresh) if not args.fast_dev_run else None
     result = train(config, paths, resume=resume, fast_dev_run=args.fast_dev_run)
     print(result.summary())
     return 0
@@ -90,7 +92,7 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(args.config, args.overrides)
 
 
-def _resume_checkpoint(config: Config, paths: RunPaths, fresh: bool) -> Optional[Path]:
+def resume_checkpoint(config: Config, paths: RunPaths, fresh: bool) -> Optional[Path]:
     """`last.ckpt` when this run exists with the same data and model; an error if they changed."""
     if fresh or not paths.last.is_file():
         return None
@@ -120,8 +122,12 @@ class TrainResult:
         return f"trained {self.steps} steps in {self.minutes:.1f} min; {best}; {where}"
 
 
-def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_dev_run: int = 0) -> TrainResult:
-    """Train (or continue) the run in `paths`, then export its best model."""
+def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_dev_run: int = 0,
+          callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train (or continue) the run in `paths`, then export its best model.
+
+    `callbacks`: extra Lightning callbacks, e.g. the recipes' throughput meter.
+    """
     from nmt.data.datamodule import TranslationDataModule
     from nmt.export import export_model_dir
     from nmt.module import TranslationModule
@@ -139,7 +145,7 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
     datamodule.setup("fit")
     module = TranslationModule(config.model_dump(mode="json"), datamodule.src_vocab_size, datamodule.tgt_vocab_size)
     module.tokenizer = datamodule.tokenizer
-    trainer, best_cb = build_trainer(config, paths, fast_dev_run)
+    trainer, best_cb = build_trainer(config, paths, fast_dev_run, callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     if fast_dev_run:
         return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, None,
@@ -157,7 +163,8 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
                        train_cfg.monitor_metric, paths.export)
 
 
-def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tuple[L.Trainer, Optional[ModelCheckpoint]]:
+def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0,
+                  extra_callbacks: Sequence[Callback] = ()) -> tuple[L.Trainer, Optional[ModelCheckpoint]]:
     cfg = config.train
     device_type = "cuda" if cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available()) else "cpu"
     precision = resolve_precision(cfg.precision, device_type)
@@ -169,6 +176,7 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0) -> tup
                         save_top_k=0, save_last=True, enable_version_counter=False),
         LearningRateMonitor(logging_interval="step"),
         ProgressBar(refresh_rate=max(1, min(cfg.log_every_steps, 10))),
+        *extra_callbacks,
     ]
     if cfg.gradient_profile_every:
         callbacks.append(GradientProfileCallback(cfg.gradient_profile_every))

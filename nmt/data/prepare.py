@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from nmt.config import Config, DataConfig, apply_overrides, read_yaml, validate
+from nmt.config import Config, DataConfig, apply_overrides, describe_sources, read_configs, validate
 from nmt.data.pipeline import Prepared, prepare
 from nmt.errors import DataError
 
@@ -54,7 +54,8 @@ def format_summary(prepared: Prepared) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML config; its data: section is used")
+    parser.add_argument("--config", type=Path, action="append", metavar="FILE",
+                        help="YAML config; its data: section is used (several files are merged in order)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set data.tokenizer.vocab_size=4000")
     parser.add_argument("--name", metavar="NAME", help="tokenizers/<name>/ and the cache folder use it")
@@ -124,8 +125,8 @@ def _language_from_suffix(tree: dict, key: str, side: str) -> None:
 def data_config_from_args(args: argparse.Namespace) -> DataConfig:
     flags = _flag_tree(args)
     if args.config is not None:
-        tree = read_yaml(args.config)
-        source = str(args.config)
+        tree = read_configs(args.config)
+        source = describe_sources(args.config)
     else:
         tree, source = {}, "command line"
         _language_from_suffix(flags, "src_lang", "src")
