@@ -13,9 +13,7 @@ from nmt.cli import main
 from nmt.diagnostics.length import Bucket, assign, length_profile, make_buckets, parse_edges
 from nmt.errors import NMTError
 from tests.conftest import make_pairs
-from tiny_models import one_thread  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is fastest
 PNG = b"\x89PNG"
 
 
