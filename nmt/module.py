@@ -97,11 +97,13 @@ class TranslationModule(L.LightningModule):
             return
         nll, tokens = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum").tolist()
         mean = nll / max(tokens, 1.0)
-        self.log("val/loss", mean, prog_bar=True)
-        self.log("val/ppl", math.exp(min(mean, 100.0)))
+        # every rank holds the same values (sums reduced above, the whole set decoded on each),
+        # so sync_dist only averages equal numbers: it keeps the checkpoint callbacks consistent
+        self.log("val/loss", mean, prog_bar=True, sync_dist=True)
+        self.log("val/ppl", math.exp(min(mean, 100.0)), sync_dist=True)
         if self.config.train.val_bleu and self.tokenizer is not None:
             for name, value in self.validation_scores().items():
-                self.log(f"val/{name}", value, prog_bar=name == "bleu")
+                self.log(f"val/{name}", value, prog_bar=name == "bleu", sync_dist=True)
 
     def validation_scores(self) -> dict[str, float]:
         """BLEU and chrF of the validation set, decoded as `nmt translate` would."""

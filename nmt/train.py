@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     paths = RunPaths(config.train.run_dir / config.run_name)
     resume = resume_checkpoint(config, paths, args.fresh) if not args.fast_dev_run else None
     result = train(config, paths, resume=resume, fast_dev_run=args.fast_dev_run)
-    print(result.summary())
+    if result.primary:  # under DDP every rank returns here; one summary is enough
+        print(result.summary())
     return 0
 
 
@@ -115,6 +116,7 @@ class TrainResult:
     best: Optional[float]
     monitor: str
     export: Optional[Path]
+    primary: bool = True  # global rank zero: the process that exports and reports
 
     def summary(self) -> str:
         best = f"best val/{self.monitor} {self.best:.2f}" if self.best is not None else "no validation"
@@ -149,7 +151,7 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     if fast_dev_run:
         return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, None,
-                           train_cfg.monitor_metric, None)
+                           train_cfg.monitor_metric, None, trainer.is_global_zero)
     trainer.save_checkpoint(paths.last, weights_only=False)
     best = None
     if best_cb is not None and best_cb.best_model_score is not None:
@@ -160,7 +162,7 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
     if trainer.is_global_zero:
         export_model_dir(paths.export, config, module.model, datamodule.tokenizer)
     return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, best,
-                       train_cfg.monitor_metric, paths.export)
+                       train_cfg.monitor_metric, paths.export, trainer.is_global_zero)
 
 
 def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0,

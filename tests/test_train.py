@@ -138,3 +138,14 @@ def test_config_errors_are_one_line_naming_the_field(tmp_path, capsys, override,
 def test_missing_config_file_is_one_line_error(tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: config file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_process_ddp_trains_and_exports_once(tmp_path):
+    """The same config under Lightning DDP (two CPU processes, gloo): no code changes needed."""
+    config = tiny_run_config(tmp_path, max_steps=4, val_every_steps=2, checkpoint_every_steps=2)
+    done = run_cli(config, "train.accelerator=cpu", "train.devices=2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("trained 4 steps") == 1  # one summary, from rank zero
+    assert (tmp_path / "runs" / "toy" / "export" / "model.safetensors").is_file()
+    assert torch.load(tmp_path / "runs" / "toy" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
