@@ -64,7 +64,8 @@ def search(
 
 
 def _mask_tokens(scores: Tensor, step: int, config: SearchConfig, at_max: Optional[Tensor]) -> Tensor:
-    """`scores` (..., vocab) with the ids not allowed at `step` set to -inf, in place.
+    """`scores` (..., vocab) with the ids not allowed at `step` set to -inf, in place (search
+    owns the log-probabilities a step returns).
 
     `at_max` (...) marks rows at their maximum length: EOS is all they may emit.
     """
@@ -150,7 +151,7 @@ def greedy_search(
     for step in range(steps + 1):
         out = model.step(state, prev)
         at_max = open_.max_len.eq(step) if step >= shortest else None
-        scores = _mask_tokens(out.log_probs.to(torch.float32, copy=True), step, config, at_max)
+        scores = _mask_tokens(out.log_probs.float(), step, config, at_max)
         best, prev = scores.max(dim=-1)  # (n,)
         log_prob += best
         if step < steps:
@@ -195,15 +196,20 @@ class _Candidates:
         return _Candidates(self.score[keep], self.parent[keep], self.token[keep])
 
 
-def _candidates(total: Tensor, k: int) -> _Candidates:
+def _candidates(log_probs: Tensor, beam_scores: Tensor, k: int) -> _Candidates:
     """Top 2k (beam, token) extensions per sentence: enough for k open ones after EOS ends some.
 
-    total (n, w, vocab): beam score plus the next token's log-probability, masked.
+    log_probs (n, w, vocab), masked; beam_scores (n, w). A sentence's best 2k extensions are
+    among the best 2k tokens of each of its beams (all extensions of a beam share its score), so
+    each beam is cut to those first and beam scores are added to 2k entries, not the vocabulary.
     """
-    n, w, vocab = total.shape
-    score, index = total.view(n, w * vocab).topk(min(2 * k, w * vocab))  # (n, c)
-    parent = torch.div(index, vocab, rounding_mode="floor")
-    return _Candidates(score, parent, index - parent * vocab)
+    n, w, vocab = log_probs.shape
+    per_beam = min(2 * k, vocab)
+    top, token = log_probs.topk(per_beam)  # (n, w, per_beam)
+    total = (top + beam_scores.unsqueeze(-1)).view(n, w * per_beam)
+    score, index = total.topk(min(2 * k, w * per_beam))  # (n, c)
+    parent = torch.div(index, per_beam, rounding_mode="floor")
+    return _Candidates(score, parent, token.view(n, w * per_beam).gather(1, index))
 
 
 def _split(cand: _Candidates, k: int, w: int) -> tuple[Tensor, _Candidates]:
@@ -262,8 +268,8 @@ def beam_search(
         out = model.step(state, prev)
         n, w = beam_scores.shape
         at_max = open_.max_len.eq(step).unsqueeze(1).expand(n, w) if step >= shortest else None
-        total = out.log_probs.float().view(n, w, -1) + beam_scores.unsqueeze(-1)  # (n, w, vocab)
-        cand = _candidates(_mask_tokens(total, step, config, at_max), k)  # (n, c)
+        log_probs = _mask_tokens(out.log_probs.float().view(n, w, -1), step, config, at_max)  # (n, w, vocab)
+        cand = _candidates(log_probs, beam_scores, k)  # (n, c)
         ended, beams = _split(cand, k, w)  # (n, c) bool, (n, width) the beams that stay open
         if attention and out.attention is not None and weights is None:
             weights = out.attention.new_zeros(n * w, steps, src.size(1))
@@ -278,7 +284,7 @@ def beam_search(
             open_, rows, beams = open_.select(keep), rows[keep], beams.take_rows(keep)
             shortest = int(open_.max_len.min())
         rows = rows.reshape(-1)  # (n' * width,) the parent row of every open beam
-        state = model.reorder(out.state, rows)
+        state = model.reorder(out.state, rows, beams=beams.token.size(1))
         history = history[rows]
         history[:, step] = beams.token.reshape(-1)
         if weights is not None:

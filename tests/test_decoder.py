@@ -33,19 +33,38 @@ def test_fused_and_step_gradients_agree_in_training_mode_without_dropout():
 
 
 @pytest.mark.parametrize("cell,attention,bidirectional", grid())
-def test_search_step_gives_the_training_log_probs(cell, attention, bidirectional):
-    """`step`, one position at a time as search calls it, equals the teacher-forced forward."""
+@pytest.mark.parametrize("grad", [True, False], ids=["autograd", "search-weights"])
+def test_search_step_gives_the_training_log_probs(cell, attention, bidirectional, grad):
+    """`step`, one position at a time as search calls it (without autograd: the arranged
+    decoding weights, gate table and joint product), equals the teacher-forced forward."""
     model = tiny_model(cell=cell, attention=attention, bidirectional=bidirectional).eval()
     batch = random_batch()
     out = model(batch.src, batch.src_lengths, batch.tgt_in)
     expected = torch.log_softmax(out.logits, -1)
-    state = model.start(model.encode(batch.src, batch.src_lengths))
-    per_step = []
-    for t in range(batch.tgt_in.size(1)):
-        step = model.step(state, batch.tgt_in[:, t])
-        per_step.append(step.log_probs)
-        state = step.state
-    torch.testing.assert_close(torch.stack(per_step, 1)[out.mask], expected, atol=1e-5, rtol=1e-4)
+    with torch.set_grad_enabled(grad):
+        state = model.start(model.encode(batch.src, batch.src_lengths))
+        per_step = []
+        for t in range(batch.tgt_in.size(1)):
+            step = model.step(state, batch.tgt_in[:, t])
+            per_step.append(step.log_probs)
+            state = step.state
+    torch.testing.assert_close(torch.stack(per_step, 1)[out.mask], expected.detach(), atol=1e-5, rtol=1e-4)
+
+
+def test_search_weights_follow_a_parameter_update():
+    """The arranged decoding weights are a cache: an in-place change of a weight rebuilds them."""
+    model = tiny_model(attention="general").eval()
+    batch = random_batch()
+    with torch.no_grad():
+        state = model.start(model.encode(batch.src, batch.src_lengths))
+        before = model.step(state, batch.tgt_in[:, 0]).log_probs
+        model.decoder.rnn.weight_hh_l0.mul_(2.0)
+        model.decoder.embedding.weight.add_(0.5)
+        after = model.step(state, batch.tgt_in[:, 0]).log_probs
+        model.decoder._decoding = None  # what a fresh cache computes
+        fresh = model.step(state, batch.tgt_in[:, 0]).log_probs
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, fresh)
 
 
 def test_logits_are_computed_for_real_target_tokens_only():

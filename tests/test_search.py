@@ -60,8 +60,8 @@ class TableModel:
         att = torch.stack(attention) if self.attention else None
         return StepOutput(torch.stack(log_probs), replace(state, hidden=hidden), att)
 
-    def reorder(self, state, index):
-        return state.index_select(index)
+    def reorder(self, state, index, beams=1):
+        return state.index_select(index)  # one source row per state row: what `step` reads
 
 
 class RecurrentModel:
@@ -101,8 +101,8 @@ class RecurrentModel:
         log_probs = ((h + context) @ self.out + self.bias).log_softmax(-1)
         return StepOutput(log_probs, replace(state, hidden=h.unsqueeze(0)), attention)
 
-    def reorder(self, state, index):
-        return state.index_select(index)
+    def reorder(self, state, index, beams=1):
+        return state.index_select(index)  # one source row per state row: what `step` reads
 
 
 def sources(lengths: list[int], vocab: int = 12, seed: int = 0, first: list[int] | None = None):

@@ -60,6 +60,9 @@ class StepWeights:
     hidden: list[Tensor]  # per layer (H, G) transposed recurrent weights
     hidden_bias: list[Optional[Tensor]]  # per layer (G,): GRU only
     dropout: float  # between layers, in training mode
+    # search only (`decoding_weights`): layer 0's extra and recurrent products in one call,
+    # gates + [extra; h] @ [W_extra; W_hh]; LSTM and RNN (a GRU's recurrent product is separate)
+    joint: Optional["JointProduct"] = None
 
     @classmethod
     def of(cls, rnn: nn.RNNBase, emb_size: int) -> "StepWeights":
@@ -93,22 +96,68 @@ def step(
     """
     if isinstance(weights, nn.RNNBase):
         weights = StepWeights.of(weights, weights.input_size - (extra.size(1) if extra is not None else 0))
-    if extra is not None:
+    joint = weights.joint
+    if extra is not None and joint is None:
         gates = torch.addmm(gates, extra, weights.extra)
     new_hidden, new_cell = [], []
     for layer, w_hh in enumerate(weights.hidden):
         if layer > 0:
             below = F.dropout(new_hidden[-1], weights.dropout, weights.dropout > 0)
             gates = torch.addmm(weights.input_bias[layer], below, weights.input[layer])
+        if layer == 0 and joint is not None:
+            inputs = hidden[0] if extra is None else torch.cat([extra, hidden[0]], dim=1)  # (rows, X + H)
+            pre = joint(gates, inputs)
+        elif weights.mode != "GRU":
+            pre = torch.addmm(gates, hidden[layer], w_hh)
         if weights.mode == "LSTM":
-            h, c = _lstm(torch.addmm(gates, hidden[layer], w_hh), cell[layer])
+            h, c = _lstm(pre, cell[layer])
             new_cell.append(c)
         elif weights.mode == "GRU":
             h = _gru(gates, torch.addmm(weights.hidden_bias[layer], hidden[layer], w_hh), hidden[layer])
         else:
-            h = torch.tanh(torch.addmm(gates, hidden[layer], w_hh))
+            h = torch.tanh(pre)
         new_hidden.append(h)
     return _stack(new_hidden), (_stack(new_cell) if new_cell else None)
+
+
+class JointProduct:
+    """gates + inputs @ weight for layer 0 in search: (rows, G) + (rows, X + H) @ (X + H, G)."""
+
+    def __init__(self, weight: Tensor):
+        self.weight = weight  # (X + H, G)
+
+    def __call__(self, gates: Tensor, inputs: Tensor) -> Tensor:
+        return torch.addmm(gates, inputs, self.weight)
+
+
+@dataclass
+class DecodingWeights:
+    """A decoder RNN's weights arranged for search, built once per set of parameters.
+
+    `table` holds layer 0's embedding gates for every vocabulary entry (embedding, input
+    projection and biases), so a search step looks its inputs' gates up instead of multiplying;
+    `step` has layer 0's extra and recurrent weights stacked into one product (`JointProduct`).
+    """
+
+    table: Optional[Tensor]  # (vocab, G), or None where it would be too large
+    step: StepWeights
+
+
+TABLE_MAX_BYTES = 256 * 2**20  # beyond this (large vocabularies) gates are computed per step instead
+
+
+def decoding_weights(rnn: nn.RNNBase, embedding: nn.Embedding, product: type = None) -> DecodingWeights:
+    """`DecodingWeights` of a decoder RNN fed by `embedding` (call without autograd).
+
+    product: what multiplies layer 0's stacked weight, `JointProduct` or a quantized one."""
+    emb_size = embedding.embedding_dim
+    weights = StepWeights.of(rnn, emb_size)
+    if rnn.mode != "GRU":
+        stacked = weights.hidden[0] if weights.extra is None else torch.cat([weights.extra, weights.hidden[0]])
+        weights.joint = (product or JointProduct)(stacked.contiguous())  # (X + H, G)
+    gates = rnn.weight_ih_l0.size(0)
+    small = embedding.num_embeddings * gates * rnn.weight_ih_l0.element_size() <= TABLE_MAX_BYTES
+    return DecodingWeights(table=input_gates(rnn, embedding.weight) if small else None, step=weights)
 
 
 def _stack(per_layer: list[Tensor]) -> Tensor:

@@ -44,9 +44,10 @@ class Seq2Seq(nn.Module):
         """prev_tokens: (batch,) -> log-probs (batch, vocab), next state, attention (batch, src_len)."""
         return self.decoder.step(state, prev_tokens)
 
-    def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
-        """Rows `index` of the state: beams follow their parents, finished sentences leave."""
-        return state.index_select(index)
+    def reorder(self, state: DecoderState, index: Tensor, beams: int = 1) -> DecoderState:
+        """Rows `index` of the state: beams follow their parents, finished sentences leave; the
+        `beams` rows of a sentence share one copy of its source side."""
+        return state.index_select(index, beams)
 
     def forward(
         self,
