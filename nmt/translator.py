@@ -54,14 +54,18 @@ class Translator:
         self.max_src_tokens = max_src_tokens  # longer sources are cut, with a warning
 
     @classmethod
-    def load(cls, model_dir: Path, device: str | torch.device = "cpu", **options) -> "Translator":
+    def load(cls, model_dir: Path, device: str | torch.device = "cpu", int8: bool = False, **options) -> "Translator":
         """From an exported model directory (config, safetensors weights, tokenizers).
+
+        int8: quantize the decoder's products for CPU inference (`nmt.quantization`).
 
         A tokenizer whose vocabulary differs from the one the model was trained with (meta.json)
         is an `NMTError`: its ids would index the wrong embeddings or run past them.
         """
         from nmt.export import META, load_model_dir
 
+        if int8 and torch.device(device).type != "cpu":
+            raise NMTError(f"--int8 runs on the CPU only, not on {device}")
         exported = load_model_dir(Path(model_dir), device=device)
         tokenizer = exported.tokenizer
         for side in ("src", "tgt"):
@@ -69,7 +73,12 @@ class Translator:
             if expected != found:
                 raise NMTError(f"{getattr(exported.tokenizers, side)} has {found} pieces but {Path(model_dir) / META} "
                                f"says the model was trained with {expected}: the tokenizer does not match the model")
-        return cls(exported.model, tokenizer, exported.config.search, device=device, **options)
+        model = exported.model
+        if int8:
+            from nmt.quantization import quantize_decoder
+
+            model = quantize_decoder(model.eval())
+        return cls(model, tokenizer, exported.config.search, device=device, **options)
 
     def translate(self, lines: Sequence[str], search_config: Optional[SearchConfig] = None,
                   attention: bool = False, progress=None, first_line: int = 1) -> list[Translation]:

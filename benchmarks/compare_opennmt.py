@@ -1,0 +1,354 @@
+"""nmt against OpenNMT-py 3.5.1: the same model on the same machine and data, in one run, as ratios.
+
+The reference model of both: bi-LSTM encoder 256 per direction, LSTM decoder 512 with Luong
+`general` attention and input feeding, embeddings 256, joint SentencePiece unigram 8k (the one
+`nmt prepare` trains for Multi30k de-en; OpenNMT-py reads the same pieces, pre-encoded, with all
+8,000 as its vocabulary), 4,096-token batches, Adam 1e-3, label smoothing 0.1, dropout 0.3,
+gradient norm 1, fp32 (bf16 is measured only where the CPU has it natively).
+
+What runs, each toolkit in its own process (peak RSS from `os.wait4`):
+1. a GEMM peak: the best fp32 GFLOP/s of a (4096 x 512) x (512 x 8000) product on this CPU now;
+2. training, `--steps` steps each, no validation: target tokens/s over the steps after
+   `--warmup` (EOS counted, BOS and padding not: OpenNMT-py's own count), the useful GFLOP/s this
+   implies (`flops_per_target_token`, the same count for both) and its share of the GEMM peak;
+   nmt also in its own best settings (target vocabulary cut to the pieces seen in training, and
+   the fused path without input feeding), marked as such;
+3. decoding test2016 (1,000 sentences, batch 64, greedy and beam 5, load time excluded: OpenNMT-py's
+   "Total translation time", nmt's `Translator.translate` wall time) with the models just trained,
+   or with `--nmt-model` / `--onmt-model` (e.g. 25-minute runs), scored with sacreBLEU; nmt also
+   with `--int8`.
+
+OpenNMT-py is installed into `--peers-root` (default `$PEERS_ROOT`, else ~/.cache/nmt-peers),
+outside this repository, with the pinned torch of `constraints.txt`, unless it is there already.
+
+    python benchmarks/compare_opennmt.py                      # about 15 minutes on 2 cores
+    python benchmarks/compare_opennmt.py --steps 60 --skip-decode
+    python benchmarks/compare_opennmt.py --nmt-model runs/X/export --onmt-model ~/.cache/nmt-peers/run/model_step_605.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+from train_speed import VARIANTS, machine, run_child  # noqa: E402  (sibling script)
+
+ONMT_VERSION = "3.5.1"
+# OpenNMT-py imports every transform module at start-up, hence spacy, fasttext and ahocorasick
+ONMT_DEPENDENCIES = ["configargparse", "pyyaml", "sentencepiece", "sacrebleu", "tensorboard", "six", "rapidfuzz",
+                     "pyonmttok>=1.37,<2", "pyahocorasick", "fasttext-wheel", "spacy"]
+NMT_VARIANTS = {  # row name -> (train_speed variant, what it is)
+    "same-model": ("luong-feed-all", "the reference exactly: input feeding, all 8,000 target pieces"),
+    "seen-vocab": ("luong-feed", "the reference with the output layer over the 3,963 target pieces seen in training"),
+    "fused": ("luong-fused", "Luong general without input feeding (fused path), seen pieces: the recipe's model"),
+}
+
+
+# ----------------------------------------------------------------------------- work per token
+
+
+def flops_per_target_token(vocab: int, input_feeding: bool = True, src_per_tgt: float = 1.03,
+                           src_len: float = 16.0) -> float:
+    """Useful training FLOPs (forward + backward = 3 x forward) per target token of the reference
+    model; source-side work is charged at `src_per_tgt` source tokens per target token (Multi30k
+    de-en: 15.2 / 14.7 pieces). Embedding look-ups and element-wise work are not counted."""
+    emb, enc, dec = 256, 256, 512
+    memory = 2 * enc
+    encoder = 2 * 4 * enc * (emb + enc)  # two directions, four gates
+    keys = memory * dec  # `general`: W_a h_j once per source token
+    decoder = 4 * dec * (emb + dec + (dec if input_feeding else 0))
+    attention = 2 * src_len * memory  # scores and context
+    combine = dec * (dec + memory)  # W_c [h; ctx]
+    output = dec * vocab
+    macs = src_per_tgt * (encoder + keys) + decoder + attention + combine + output
+    return 3 * 2 * macs
+
+
+def gemm_peak(threads: int, repeats: int = 8) -> float:
+    """Best fp32 GFLOP/s of an output-layer-shaped product, in a fresh process with `threads` threads."""
+    code = (
+        "import time, torch\n"
+        f"torch.set_num_threads({threads})\n"
+        "a, b = torch.randn(4096, 512), torch.randn(512, 8000)\n"
+        "best = 0.0\n"
+        f"for _ in range({repeats}):\n"
+        "    t = time.perf_counter(); torch.mm(a, b); dt = time.perf_counter() - t\n"
+        "    best = max(best, 2 * 4096 * 512 * 8000 / dt / 1e9)\n"
+        "print(best)\n"
+    )
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+# ----------------------------------------------------------------------------- OpenNMT-py
+
+
+def ensure_onmt(root: Path) -> Path:
+    """The OpenNMT-py virtual environment's bin directory, created first if missing."""
+    venv = root / "onmt"
+    bin_dir = venv / "bin"
+    if (bin_dir / "onmt_train").is_file():
+        return bin_dir
+    print(f"installing OpenNMT-py {ONMT_VERSION} into {venv}", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "-c", str(REPO / "constraints.txt")]
+    subprocess.run(pip + ["torch"], check=True)  # the pinned CPU build first: OpenNMT-py's metadata wants torch<2.3
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", f"OpenNMT-py=={ONMT_VERSION}"],
+                   check=True)
+    subprocess.run(pip[:-2] + ONMT_DEPENDENCIES, check=True)
+    return bin_dir
+
+
+def encode_pieces(data_dir: Path, spm_model: Path, work: Path) -> dict:
+    """Multi30k de-en as space-separated pieces of `spm_model` (what OpenNMT-py reads), and its vocabulary."""
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor(model_file=str(spm_model))
+    files = {}
+    for split in ("train", "val", "test2016"):
+        for lang in ("de", "en"):
+            out = work / f"{split}.sp.{lang}"
+            lines = (data_dir / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
+            out.write_text("".join(" ".join(processor.encode(line.strip(), out_type=str)) + "\n" for line in lines),
+                           encoding="utf-8")
+            files[f"{split}.{lang}"] = out
+    vocab = work / "vocab.txt"  # every piece, no counts: the softmax is as wide as nmt's `all`
+    vocab.write_text("".join(processor.id_to_piece(i) + "\n" for i in range(processor.get_piece_size())),
+                     encoding="utf-8")
+    files["vocab"] = vocab
+    return files
+
+
+def onmt_config(files: dict, work: Path, steps: int, threads: int) -> Path:
+    """OpenNMT-py's config for the reference model (as `../shared/peers/onmt_multi30k.yaml`)."""
+    import yaml
+
+    config = {
+        "save_data": str(work / "onmt-data"), "src_vocab": str(files["vocab"]), "tgt_vocab": str(files["vocab"]),
+        "overwrite": True,
+        "data": {"corpus_1": {"path_src": str(files["train.de"]), "path_tgt": str(files["train.en"]),
+                              "transforms": ["filtertoolong"]},
+                 "valid": {"path_src": str(files["val.de"]), "path_tgt": str(files["val.en"]),
+                           "transforms": ["filtertoolong"]}},
+        "src_seq_length": 100, "tgt_seq_length": 100,
+        "model_type": "text", "encoder_type": "brnn", "decoder_type": "rnn", "rnn_type": "LSTM",
+        "enc_layers": 1, "dec_layers": 1, "src_word_vec_size": 256, "tgt_word_vec_size": 256,
+        "share_embeddings": False, "share_decoder_embeddings": False, "enc_hid_size": 512, "dec_hid_size": 512,
+        "global_attention": "general", "input_feed": 1, "bridge": False, "dropout": [0.3],
+        "optim": "adam", "learning_rate": 0.001, "decay_method": "none", "start_decay_steps": 10_000_000,
+        "max_grad_norm": 1.0, "label_smoothing": 0.1, "batch_type": "tokens", "batch_size": 4096,
+        "normalization": "tokens", "valid_batch_size": 64, "accum_count": [1], "param_init": 0.1, "seed": 1234,
+        "world_size": 1, "gpu_ranks": [], "num_workers": 0, "report_every": 10,
+        "train_steps": steps, "valid_steps": 10 * steps, "save_checkpoint_steps": steps,
+        "save_model": str(work / "onmt-model"),
+    }
+    path = work / "onmt.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def run_measured(command: list[str], log: Path, env: dict) -> tuple[float, float, int]:
+    """Run `command` with stdout and stderr to `log`: (wall seconds, peak RSS MB, exit status)."""
+    start = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+STEP_LINE = re.compile(r"^\[(\S+ \S+) INFO\] Step\s+(\d+)/\s*\d+;.*?bsz:\s*\d+/\s*(\d+)/\s*\d+;")
+
+
+def onmt_throughput(log: Path, warmup: int) -> dict:
+    """Target tokens/s between the report at step `warmup` and the last one (as `parse_log.py`)."""
+    rows = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = STEP_LINE.search(line)
+        if match:
+            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+            rows.append((stamp, int(match.group(2)), int(match.group(3))))
+    start = [r for r in rows if r[1] <= warmup]
+    after = [r for r in rows if r[1] > warmup]
+    if not start or not after:
+        raise RuntimeError(f"{log}: no step reports around step {warmup}; see the log")
+    tokens, previous = 0, start[-1][1]
+    for _, step, per_batch in after:  # a report gives the mean target tokens per batch of its window
+        tokens += per_batch * (step - previous)
+        previous = step
+    seconds = (after[-1][0] - start[-1][0]).total_seconds()
+    steps = after[-1][1] - start[-1][1]
+    return {"steps": steps, "wall_s": round(seconds, 1), "tgt_tokens_per_s": round(tokens / seconds, 1),
+            "s_per_step": round(seconds / steps, 3)}
+
+
+def train_onmt(bin_dir: Path, config: Path, work: Path, threads: int, warmup: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # its checkpoints hold pickled options
+    log = work / "onmt-train.log"
+    wall, rss, status = run_measured([str(bin_dir / "onmt_train"), "-config", str(config)], log, env)
+    if status != 0:
+        raise RuntimeError(f"onmt_train failed ({status}); see {log}")
+    checkpoints = sorted(work.glob("onmt-model_step_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    return {**onmt_throughput(log, warmup), "process_wall_s": round(wall, 1), "peak_rss_mb": round(rss, 1),
+            "checkpoint": str(checkpoints[-1])}
+
+
+def decode_onmt(bin_dir: Path, checkpoint: Path, files: dict, spm_model: Path, work: Path, beam: int,
+                threads: int) -> dict:
+    import sentencepiece as spm
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    pieces, log = work / f"onmt.beam{beam}.sp", work / f"onmt.beam{beam}.log"
+    command = [str(bin_dir / "onmt_translate"), "-model", str(checkpoint), "-src", str(files["test2016.de"]),
+               "-output", str(pieces), "-beam_size", str(beam), "-batch_size", "64", "-batch_type", "sents",
+               "-gpu", "-1", "-report_time"]
+    wall, rss, status = run_measured(command, log, env)
+    if status != 0:
+        raise RuntimeError(f"onmt_translate failed ({status}); see {log}")
+    seconds = float(re.search(r"Total translation time \(s\): ([\d.]+)", log.read_text()).group(1))
+    processor = spm.SentencePieceProcessor(model_file=str(spm_model))
+    hyps = [processor.decode(line.split()) for line in pieces.read_text(encoding="utf-8").splitlines()]
+    tokens = sum(len(line.split()) + 1 for line in pieces.read_text(encoding="utf-8").splitlines())
+    return {"seconds": seconds, "process_wall_s": round(wall, 1), "peak_rss_mb": round(rss, 1),
+            "sentences_per_s": round(len(hyps) / seconds, 1), "output_tokens": tokens, "hyps": hyps}
+
+
+# ----------------------------------------------------------------------------- nmt
+
+
+def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool) -> dict:
+    """In a child process (its own RSS and thread setting): `Translator.translate` wall time."""
+    code = (
+        "import json, sys, time, torch\n"
+        f"torch.set_num_threads({threads})\n"
+        "from nmt.allocator import tune_malloc\n"
+        "from nmt.translator import Translator\n"
+        "tune_malloc()\n"
+        "lines = json.load(sys.stdin)\n"
+        f"t = Translator.load({str(export)!r}, batch_size=64, int8={int8})\n"
+        f"config = t.search_config.model_copy(update={{'beam_size': {beam}, 'nbest': 1}})\n"
+        "start = time.perf_counter(); out = t.translate(lines, config); seconds = time.perf_counter() - start\n"
+        "tokens = sum(len(x.hypotheses[0].tokens) for x in out if x.hypotheses)\n"
+        "print(json.dumps({'seconds': seconds, 'output_tokens': tokens, 'hyps': [x.text for x in out]}))\n"
+    )
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=out,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        proc.stdin.write(json.dumps(lines).encode())
+        proc.stdin.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"nmt decoding of {export} failed")
+        out.seek(0)
+        result = json.loads(out.read())
+    return {**result, "seconds": round(result["seconds"], 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "sentences_per_s": round(len(lines) / result["seconds"], 1)}
+
+
+def bleu(hyps: list[str], refs: list[str]) -> float:
+    import sacrebleu
+
+    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return round(a / b, 2) if a and b else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("NMT_DATA_DIR", "../shared/data/multi30k")))
+    parser.add_argument("--peers-root", type=Path,
+                        default=Path(os.environ.get("PEERS_ROOT", Path.home() / ".cache" / "nmt-peers")))
+    parser.add_argument("--work", type=Path, help="where models and logs go (default: a new temporary directory)")
+    parser.add_argument("--steps", type=int, default=120, help="training steps per toolkit (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=20, help="steps before the timed window (default: %(default)s)")
+    parser.add_argument("--variant-steps", type=int, default=40,
+                        help="timed steps of nmt's own-settings rows (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--nmt-model", type=Path, help="decode this nmt export instead of the one trained here")
+    parser.add_argument("--onmt-model", type=Path, help="decode this OpenNMT-py checkpoint instead")
+    parser.add_argument("--skip-decode", action="store_true")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="compare-opennmt-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data_dir = str(args.data_dir.resolve())
+    report: dict = {"benchmark": "compare_opennmt", **machine(), "threads": args.threads, "data": data_dir,
+                    "work": str(work), "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
+
+    bin_dir = ensure_onmt(args.peers_root)
+    peak = gemm_peak(args.threads)
+    report["gemm_peak_gflops"] = round(peak, 1)
+    print(f"GEMM peak {peak:.1f} GFLOP/s", file=sys.stderr, flush=True)
+
+    # nmt, same model: its prepare makes the tokenizer both toolkits use
+    spec = {"variant": NMT_VARIANTS["same-model"][0], "data_dir": data_dir, "precision": "32",
+            "threads": args.threads, "warmup": args.warmup, "steps": args.steps - args.warmup,
+            "run_dir": str(work / "nmt-run")}
+    rows = {"same-model": run_child(spec)}
+    if "error" in rows["same-model"]:
+        sys.exit(f"nmt training failed: {rows['same-model']['error']}")
+    nmt_export = Path(rows["same-model"]["export"])
+    spm_model = nmt_export / "tokenizers" / "src.model"  # joint: both sides share it
+    files = encode_pieces(args.data_dir, spm_model, work)
+    onmt = train_onmt(bin_dir, onmt_config(files, work, args.steps, args.threads), work, args.threads, args.warmup)
+    print(f"OpenNMT-py {onmt['tgt_tokens_per_s']} tok/s, nmt {rows['same-model']['tgt_tokens_per_s']} tok/s",
+          file=sys.stderr, flush=True)
+    for row in ("seen-vocab", "fused"):
+        rows[row] = run_child({**spec, "variant": NMT_VARIANTS[row][0], "steps": args.variant_steps, "run_dir": None})
+
+    training = []
+    for name, result in [("OpenNMT-py", onmt)] + [(f"nmt {k}", v) for k, v in rows.items()]:
+        vocab = 3963 if name in ("nmt seen-vocab", "nmt fused") else 8000
+        useful = result["tgt_tokens_per_s"] * flops_per_target_token(vocab, input_feeding=name != "nmt fused") / 1e9
+        about = NMT_VARIANTS[name[4:]][1] if name.startswith("nmt") else "the reference, OpenNMT-py's own code"
+        training.append({"toolkit": name, "about": about, "tgt_tokens_per_s": result["tgt_tokens_per_s"],
+                         "vs_opennmt": ratio(result["tgt_tokens_per_s"], onmt["tgt_tokens_per_s"]),
+                         "useful_gflops": round(useful, 1), "roofline_share": round(useful / peak, 2),
+                         "peak_rss_mb": result.get("peak_rss_mb"),
+                         "rss_vs_opennmt": ratio(result.get("peak_rss_mb"), onmt["peak_rss_mb"])})
+    report["training"] = {"steps": args.steps, "warmup": args.warmup, "rows": training}
+    print(json.dumps(report["training"], indent=1), file=sys.stderr, flush=True)
+
+    if not args.skip_decode:
+        lines = (args.data_dir / "test2016.de").read_text(encoding="utf-8").splitlines()
+        refs = (args.data_dir / "test2016.en").read_text(encoding="utf-8").splitlines()
+        nmt_model = args.nmt_model or nmt_export
+        onmt_model = args.onmt_model or Path(onmt["checkpoint"])
+        decoding = []
+        for beam in (1, 5):
+            theirs = decode_onmt(bin_dir, onmt_model, files, spm_model, work, beam, args.threads)
+            ours = decode_nmt(nmt_model, lines, beam, args.threads, int8=False)
+            fast = decode_nmt(nmt_model, lines, beam, args.threads, int8=True)
+            base = {"beam": beam, "opennmt_sent_per_s": theirs["sentences_per_s"],
+                    "opennmt_bleu": bleu(theirs["hyps"], refs), "opennmt_output_tokens": theirs["output_tokens"]}
+            for label, mine in (("exact", ours), ("int8", fast)):
+                decoding.append({**base, "nmt": label, "nmt_sent_per_s": mine["sentences_per_s"],
+                                 "nmt_bleu": bleu(mine["hyps"], refs), "nmt_output_tokens": mine["output_tokens"],
+                                 "speed_vs_opennmt": ratio(mine["sentences_per_s"], theirs["sentences_per_s"]),
+                                 "nmt_peak_rss_mb": mine["peak_rss_mb"], "opennmt_peak_rss_mb": theirs["peak_rss_mb"]})
+        report["decoding"] = {"nmt_model": str(nmt_model), "opennmt_model": str(onmt_model), "sentences": len(lines),
+                              "batch_size": 64, "rows": decoding}
+    report["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
