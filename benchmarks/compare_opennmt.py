@@ -207,7 +207,7 @@ def train_onmt(bin_dir: Path, config: Path, work: Path, threads: int, warmup: in
 
 
 def decode_onmt(bin_dir: Path, checkpoint: Path, files: dict, spm_model: Path, work: Path, beam: int,
-                threads: int) -> dict:
+                threads: int, length: Optional[int] = None) -> dict:
     import sentencepiece as spm
 
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
@@ -216,6 +216,8 @@ def decode_onmt(bin_dir: Path, checkpoint: Path, files: dict, spm_model: Path, w
     command = [str(bin_dir / "onmt_translate"), "-model", str(checkpoint), "-src", str(files["test2016.de"]),
                "-output", str(pieces), "-beam_size", str(beam), "-batch_size", "64", "-batch_type", "sents",
                "-gpu", "-1", "-report_time"]
+    if length:  # every hypothesis exactly `length` pieces: the same steps as nmt's fixed-length run
+        command += ["-min_length", str(length), "-max_length", str(length)]
     wall, rss, status = run_measured(command, log, env)
     if status != 0:
         raise RuntimeError(f"onmt_translate failed ({status}); see {log}")
@@ -230,8 +232,11 @@ def decode_onmt(bin_dir: Path, checkpoint: Path, files: dict, spm_model: Path, w
 # ----------------------------------------------------------------------------- nmt
 
 
-def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool) -> dict:
+def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool, length: Optional[int] = None) -> dict:
     """In a child process (its own RSS and thread setting): `Translator.translate` wall time."""
+    search = {"beam_size": beam, "nbest": 1}
+    if length:
+        search |= {"min_len": length, "max_len": length, "max_len_ratio": 0.0, "max_len_const": length}
     code = (
         "import json, sys, time, torch\n"
         f"torch.set_num_threads({threads})\n"
@@ -240,7 +245,7 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
         "tune_malloc()\n"
         "lines = json.load(sys.stdin)\n"
         f"t = Translator.load({str(export)!r}, batch_size=64, int8={int8})\n"
-        f"config = t.search_config.model_copy(update={{'beam_size': {beam}, 'nbest': 1}})\n"
+        f"config = t.search_config.model_copy(update={search!r})\n"
         "start = time.perf_counter(); out = t.translate(lines, config); seconds = time.perf_counter() - start\n"
         "tokens = sum(len(x.hypotheses[0].tokens) for x in out if x.hypotheses)\n"
         "print(json.dumps({'seconds': seconds, 'output_tokens': tokens, 'hyps': [x.text for x in out]}))\n"
@@ -268,6 +273,30 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
 # ----------------------------------------------------------------------------- the run
 
 
+def decode_table(bin_dir: Path, nmt_model: Path, onmt_model: Path, files: dict, spm_model: Path, work: Path,
+                 args: argparse.Namespace) -> dict:
+    """test2016 greedy and beam 5 in both toolkits, nmt exact and int8; as the models end their
+    outputs, and with every output `--fixed-length` pieces long (like for like in work)."""
+    lines = (args.data_dir / "test2016.de").read_text(encoding="utf-8").splitlines()
+    refs = (args.data_dir / "test2016.en").read_text(encoding="utf-8").splitlines()
+    rows = []
+    for length in [None] + ([args.fixed_length] if args.fixed_length else []):
+        for beam in (1, 5):
+            theirs = decode_onmt(bin_dir, onmt_model, files, spm_model, work, beam, args.threads, length)
+            base = {"output_length": length or "as the model ends it", "beam": beam,
+                    "opennmt_sent_per_s": theirs["sentences_per_s"], "opennmt_bleu": bleu(theirs["hyps"], refs),
+                    "opennmt_output_tokens": theirs["output_tokens"], "opennmt_peak_rss_mb": theirs["peak_rss_mb"]}
+            for label in ("exact", "int8"):
+                mine = decode_nmt(nmt_model, lines, beam, args.threads, int8=label == "int8", length=length)
+                rows.append({**base, "nmt": label, "nmt_sent_per_s": mine["sentences_per_s"],
+                             "nmt_bleu": bleu(mine["hyps"], refs), "nmt_output_tokens": mine["output_tokens"],
+                             "speed_vs_opennmt": ratio(mine["sentences_per_s"], theirs["sentences_per_s"]),
+                             "nmt_peak_rss_mb": mine["peak_rss_mb"]})
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return {"nmt_model": str(nmt_model), "opennmt_model": str(onmt_model), "sentences": len(lines),
+            "batch_size": 64, "rows": rows}
+
+
 def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return round(a / b, 2) if a and b else None
 
@@ -286,6 +315,10 @@ def main() -> None:
     parser.add_argument("--nmt-model", type=Path, help="decode this nmt export instead of the one trained here")
     parser.add_argument("--onmt-model", type=Path, help="decode this OpenNMT-py checkpoint instead")
     parser.add_argument("--skip-decode", action="store_true")
+    parser.add_argument("--skip-train", action="store_true", help="only decode --nmt-model and --onmt-model")
+    parser.add_argument("--fixed-length", type=int, default=15,
+                        help="also decode with every output exactly N pieces in both toolkits: the same work per "
+                             "sentence whatever the models learnt (0: off; default: %(default)s)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="compare-opennmt-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -297,6 +330,15 @@ def main() -> None:
     peak = gemm_peak(args.threads)
     report["gemm_peak_gflops"] = round(peak, 1)
     print(f"GEMM peak {peak:.1f} GFLOP/s", file=sys.stderr, flush=True)
+
+    if args.skip_train:
+        if not (args.nmt_model and args.onmt_model):
+            sys.exit("--skip-train needs --nmt-model and --onmt-model")
+        spm_model = args.nmt_model / "tokenizers" / "src.model"
+        files = encode_pieces(args.data_dir, spm_model, work)
+        report["decoding"] = decode_table(bin_dir, args.nmt_model, args.onmt_model, files, spm_model, work, args)
+        print(json.dumps(report, indent=1))
+        return
 
     # nmt, same model: its prepare makes the tokenizer both toolkits use
     spec = {"variant": NMT_VARIANTS["same-model"][0], "data_dir": data_dir, "precision": "32",
@@ -328,24 +370,9 @@ def main() -> None:
     print(json.dumps(report["training"], indent=1), file=sys.stderr, flush=True)
 
     if not args.skip_decode:
-        lines = (args.data_dir / "test2016.de").read_text(encoding="utf-8").splitlines()
-        refs = (args.data_dir / "test2016.en").read_text(encoding="utf-8").splitlines()
         nmt_model = args.nmt_model or nmt_export
         onmt_model = args.onmt_model or Path(onmt["checkpoint"])
-        decoding = []
-        for beam in (1, 5):
-            theirs = decode_onmt(bin_dir, onmt_model, files, spm_model, work, beam, args.threads)
-            ours = decode_nmt(nmt_model, lines, beam, args.threads, int8=False)
-            fast = decode_nmt(nmt_model, lines, beam, args.threads, int8=True)
-            base = {"beam": beam, "opennmt_sent_per_s": theirs["sentences_per_s"],
-                    "opennmt_bleu": bleu(theirs["hyps"], refs), "opennmt_output_tokens": theirs["output_tokens"]}
-            for label, mine in (("exact", ours), ("int8", fast)):
-                decoding.append({**base, "nmt": label, "nmt_sent_per_s": mine["sentences_per_s"],
-                                 "nmt_bleu": bleu(mine["hyps"], refs), "nmt_output_tokens": mine["output_tokens"],
-                                 "speed_vs_opennmt": ratio(mine["sentences_per_s"], theirs["sentences_per_s"]),
-                                 "nmt_peak_rss_mb": mine["peak_rss_mb"], "opennmt_peak_rss_mb": theirs["peak_rss_mb"]})
-        report["decoding"] = {"nmt_model": str(nmt_model), "opennmt_model": str(onmt_model), "sentences": len(lines),
-                              "batch_size": 64, "rows": decoding}
+        report["decoding"] = decode_table(bin_dir, nmt_model, onmt_model, files, spm_model, work, args)
     report["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=1))
 

@@ -17,6 +17,7 @@ a fixed length: the mean reference length of the test set in pieces. The JSON sa
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -25,11 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import sacrebleu
 import torch
 
 from nmt.allocator import tune_malloc
 from nmt.config import ModelConfig, SearchConfig, TokenizerConfig
 from nmt.model import build_model
+from nmt.quantization import quantize_decoder
 from nmt.precision import cpu_capability, native_bf16
 from nmt.tokenizer import Tokenizer, TrainingTextWriter, train_tokenizer
 from nmt.translator import Translator
@@ -65,7 +68,9 @@ def load_translator(args: argparse.Namespace, references: list[str]) -> tuple[Tr
     return Translator(model, tokenizer, fixed, device=args.device), info
 
 
-def time_one(translator: Translator, lines: list[str], beam: int, batch_size: int) -> dict:
+def time_one(translator: Translator, lines: list[str], beam: int, batch_size: int,
+             references: list[str] | None = None) -> dict:
+    """Sentences/s and output tokens/s; with `references` (a trained model) also BLEU of these lines."""
     config = translator.search_config.model_copy(update={"beam_size": beam, "nbest": 1})
     translator.batch_size = batch_size
     translator.translate(lines[:batch_size], config)  # warm-up: allocator, kernels
@@ -73,7 +78,10 @@ def time_one(translator: Translator, lines: list[str], beam: int, batch_size: in
     results = translator.translate(lines, config)
     seconds = time.perf_counter() - start
     tokens = sum(len(t.hypotheses[0].tokens) for t in results if t.hypotheses)
-    return {"load_average_1min": round(os.getloadavg()[0], 2), "beam": beam, "batch_size": batch_size, "sentences": len(lines), "output_tokens": tokens,
+    score = {}
+    if references is not None:
+        score = {"bleu": round(sacrebleu.corpus_bleu([t.text for t in results], [references]).score, 2)}
+    return {**score, "load_average_1min": round(os.getloadavg()[0], 2), "beam": beam, "batch_size": batch_size, "sentences": len(lines), "output_tokens": tokens,
             "seconds": round(seconds, 3), "sentences_per_s": round(len(lines) / seconds, 1),
             "tokens_per_s": round(tokens / seconds, 1)}
 
@@ -100,6 +108,7 @@ def main() -> None:
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--batch1-sentences", type=int, default=200, help="sentences timed at batch size 1")
     parser.add_argument("--sentences", type=int, default=1000, help="sentences timed at larger batch sizes")
+    parser.add_argument("--int8", action="store_true", help="also time the int8 decoder (CPU), as `--int8` runs it")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -110,8 +119,13 @@ def main() -> None:
     translator, model_info = load_translator(args, references)
     load_seconds = time.perf_counter() - start
     results, skipped = [], []
-    for precision in ("fp32", "bf16"):
-        if precision == "bf16":
+    precisions = ("fp32", "int8", "bf16") if args.int8 else ("fp32", "bf16")
+    fp32_model = translator.model
+    for precision in precisions:
+        if precision == "int8":
+            translator.model = quantize_decoder(copy.deepcopy(fp32_model))
+        elif precision == "bf16":
+            translator.model = fp32_model
             reason = bf16_skip_reason(args.device)
             if reason:
                 skipped.append({"precision": "bf16", "reason": reason})
@@ -120,12 +134,13 @@ def main() -> None:
         for beam in args.beams:
             for batch_size in args.batch_sizes:
                 count = args.batch1_sentences if batch_size == 1 else args.sentences
-                row = time_one(translator, sources[:count], beam, batch_size)
+                row = time_one(translator, sources[:count], beam, batch_size,
+                               references[:count] if args.model is not None else None)
                 results.append({"precision": precision, **row})
                 print(json.dumps(results[-1]), flush=True)
     summary = {
         "benchmark": "decode_speed", "data": f"{args.data_dir}/test2016.{args.src} ({len(sources)} lines)",
-        "model": {**model_info, "params": sum(p.numel() for p in translator.model.parameters())},
+        "model": {**model_info, "params": sum(p.numel() for p in fp32_model.parameters())},
         "load_seconds_not_counted": round(load_seconds, 2), "device": args.device,
         "threads": torch.get_num_threads(), "cpu": f"{platform.machine()} {cpu_capability()}",
         "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()],  # other jobs on the machine
