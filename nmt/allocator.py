@@ -11,14 +11,18 @@ gain grows with allocation churn: with torch's packed encoder (see encoder.py) i
 Freed memory is kept by the process rather than returned to the system between steps.
 
 Process-wide: the entry point (training, translation) calls `tune_malloc()` once at start-up;
-the model never does.
+the model never does. `NMT_MALLOC_THRESHOLD=BYTES` in the environment sets the threshold (smaller:
+less memory kept, more page faults); `NMT_MALLOC_THRESHOLD=0` leaves glibc's defaults alone.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
+
+from nmt.errors import NMTError
 
 _M_TRIM_THRESHOLD = -1  # from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
@@ -27,9 +31,16 @@ _M_MMAP_THRESHOLD = -3
 def tune_malloc(threshold: int = 1 << 30) -> bool:
     """Serve blocks below `threshold` bytes from the heap and keep freed memory for reuse.
 
-    Returns True when applied; False (and does nothing) off Linux or without glibc.
+    Returns True when applied; False (and does nothing) off Linux, without glibc, or with
+    `NMT_MALLOC_THRESHOLD=0`.
     """
-    if not sys.platform.startswith("linux"):
+    override = os.environ.get("NMT_MALLOC_THRESHOLD", "").strip()
+    if override:
+        try:
+            threshold = int(override)
+        except ValueError:
+            raise NMTError(f"NMT_MALLOC_THRESHOLD={override!r}: not a number of bytes") from None
+    if threshold <= 0 or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
