@@ -223,8 +223,9 @@ def decode_onmt(bin_dir: Path, checkpoint: Path, files: dict, spm_model: Path, w
         raise RuntimeError(f"onmt_translate failed ({status}); see {log}")
     seconds = float(re.search(r"Total translation time \(s\): ([\d.]+)", log.read_text()).group(1))
     processor = spm.SentencePieceProcessor(model_file=str(spm_model))
-    hyps = [processor.decode(line.split()) for line in pieces.read_text(encoding="utf-8").splitlines()]
-    tokens = sum(len(line.split()) + 1 for line in pieces.read_text(encoding="utf-8").splitlines())
+    outputs = [line.split() for line in pieces.read_text(encoding="utf-8").splitlines()]
+    hyps = [processor.decode(output) for output in outputs]
+    tokens = sum(len(output) + 1 for output in outputs)  # + EOS
     return {"seconds": seconds, "process_wall_s": round(wall, 1), "peak_rss_mb": round(rss, 1),
             "sentences_per_s": round(len(hyps) / seconds, 1), "output_tokens": tokens, "hyps": hyps}
 

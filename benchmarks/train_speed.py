@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -218,22 +217,9 @@ def prepare_data(names: list[str], data_dir: str) -> None:
 
 
 def machine() -> dict:
-    import torch
+    from nmt.machine import describe_machine
 
-    from nmt.precision import cpu_capability
-
-    return {"machine": platform.machine(), "processor": _cpu_model(), "cpu_capability": cpu_capability(),
-            "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    return describe_machine().to_json()
 
 
 def summarise(name: str, precision: str, runs: list[dict]) -> dict:

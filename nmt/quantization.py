@@ -51,18 +51,11 @@ class Int8Linear(nn.Module):
         if not int8_available():
             raise NMTError("int8 needs torch's x86 quantized CPU operators (fbgemm), missing from this torch build")
         self.out_features, self.in_features = weight.shape
-        self.weight_fp32 = weight.detach()  # kept to cut rows from (vocabulary shortlists)
-        self.bias = None if bias is None else bias.detach()
         self.packed = _pack(weight, bias)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
         return cls(linear.weight, linear.bias)
-
-    def rows(self, index: Tensor) -> "Int8Linear":
-        """The layer restricted to output rows `index` (quantized per row, so the same numbers)."""
-        return Int8Linear(self.weight_fp32.index_select(0, index),
-                          None if self.bias is None else self.bias.index_select(0, index))
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape

@@ -29,14 +29,6 @@ def test_int8_linear_is_close_to_the_fp32_product():
     assert error < 0.03  # 8-bit weights and activations: about 1% of the range
 
 
-def test_int8_linear_rows_equal_the_full_layer_on_those_rows():
-    torch.manual_seed(1)
-    layer = Int8Linear.from_linear(torch.nn.Linear(32, 50))
-    x = torch.randn(4, 32)
-    index = torch.tensor([3, 7, 49])
-    torch.testing.assert_close(layer.rows(index)(x), layer(x)[:, index], atol=1e-5, rtol=1e-4)
-
-
 @pytest.mark.parametrize("attention", ["dot", "general", "bahdanau", "none"])
 def test_quantized_decoder_steps_stay_close_to_fp32(attention):
     model = tiny_model(attention=attention).eval()
