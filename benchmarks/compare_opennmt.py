@@ -19,11 +19,19 @@ What runs, each toolkit in its own process (peak RSS from `os.wait4`):
    with `--int8`.
 
 OpenNMT-py is installed into `--peers-root` (default `$PEERS_ROOT`, else ~/.cache/nmt-peers),
-outside this repository, with the pinned torch of `constraints.txt`, unless it is there already.
+outside this repository, with the pinned torch of `constraints.txt`, unless it is there already;
+`--onmt-python P` uses a Python that imports OpenNMT-py already (e.g. on a machine without a
+package index, with the wheels installed by hand).
+
+`--device cuda` runs the same comparison on GPU 0: the GEMM peak in fp32 and bf16 there, both
+toolkits in fp32 and in their mixed precision (nmt bf16-mixed, OpenNMT-py fp16 amp: it has no
+bf16), DataLoader workers 2 for both (OpenNMT-py's default), decoding on the GPU (no int8 rows:
+int8 is a CPU option). Peak RSS is then host memory; nmt also reports its peak GPU memory.
 
     python benchmarks/compare_opennmt.py                      # about 15 minutes on 2 cores
     python benchmarks/compare_opennmt.py --steps 60 --skip-decode
     python benchmarks/compare_opennmt.py --nmt-model runs/X/export --onmt-model ~/.cache/nmt-peers/run/model_step_605.pt
+    python benchmarks/compare_opennmt.py --device cuda --steps 300 --warmup 50
 """
 
 from __future__ import annotations
@@ -78,22 +86,38 @@ def flops_per_target_token(vocab: int, input_feeding: bool = True, src_per_tgt: 
     return 3 * 2 * macs
 
 
-def gemm_peak(threads: int, repeats: int = 8) -> float:
-    """Best fp32 GFLOP/s of an output-layer-shaped product, in a fresh process with `threads` threads."""
+def gemm_peak(threads: int, repeats: int = 8, device: str = "cpu", dtype: str = "float32") -> float:
+    """Best GFLOP/s of an output-layer-shaped product, in a fresh process with `threads` threads
+    (on a GPU: the product repeated 20 times per timing, TF32 off as in both toolkits' fp32)."""
+    inner = 20 if device != "cpu" else 1
     code = (
         "import time, torch\n"
         f"torch.set_num_threads({threads})\n"
-        "a, b = torch.randn(4096, 512), torch.randn(512, 8000)\n"
+        "torch.backends.cuda.matmul.allow_tf32 = False\n"
+        f"a = torch.randn(4096, 512, device={device!r}, dtype=torch.{dtype})\n"
+        f"b = torch.randn(512, 8000, device={device!r}, dtype=torch.{dtype})\n"
+        "sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)\n"
         "best = 0.0\n"
         f"for _ in range({repeats}):\n"
-        "    t = time.perf_counter(); torch.mm(a, b); dt = time.perf_counter() - t\n"
-        "    best = max(best, 2 * 4096 * 512 * 8000 / dt / 1e9)\n"
+        "    sync(); t = time.perf_counter()\n"
+        f"    for _ in range({inner}): torch.mm(a, b)\n"
+        "    sync(); dt = time.perf_counter() - t\n"
+        f"    best = max(best, {inner} * 2 * 4096 * 512 * 8000 / dt / 1e9)\n"
         "print(best)\n"
     )
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 # ----------------------------------------------------------------------------- OpenNMT-py
+
+
+def onmt_tools(root: Path, python: Optional[str] = None) -> dict[str, list[str]]:
+    """The commands that run OpenNMT-py's train and translate: through `python` if given, else
+    from its virtual environment under `root` (created first if missing)."""
+    if python:
+        return {tool: [python, "-m", f"onmt.bin.{tool}"] for tool in ("train", "translate")}
+    bin_dir = ensure_onmt(root)
+    return {tool: [str(bin_dir / f"onmt_{tool}")] for tool in ("train", "translate")}
 
 
 def ensure_onmt(root: Path) -> Path:
@@ -132,8 +156,9 @@ def encode_pieces(data_dir: Path, spm_model: Path, work: Path) -> dict:
     return files
 
 
-def onmt_config(files: dict, work: Path, steps: int, threads: int) -> Path:
-    """OpenNMT-py's config for the reference model (as `../shared/peers/onmt_multi30k.yaml`)."""
+def onmt_config(files: dict, work: Path, steps: int, device: str = "cpu", fp16: bool = False) -> Path:
+    """OpenNMT-py's config for the reference model (as `../shared/peers/onmt_multi30k.yaml`);
+    on a GPU with its default two DataLoader workers, and `fp16`: its mixed precision (torch amp)."""
     import yaml
 
     config = {
@@ -151,11 +176,12 @@ def onmt_config(files: dict, work: Path, steps: int, threads: int) -> Path:
         "optim": "adam", "learning_rate": 0.001, "decay_method": "none", "start_decay_steps": 10_000_000,
         "max_grad_norm": 1.0, "label_smoothing": 0.1, "batch_type": "tokens", "batch_size": 4096,
         "normalization": "tokens", "valid_batch_size": 64, "accum_count": [1], "param_init": 0.1, "seed": 1234,
-        "world_size": 1, "gpu_ranks": [], "num_workers": 0, "report_every": 10,
+        "world_size": 1, "gpu_ranks": [0] if device == "cuda" else [], "num_workers": 2 if device == "cuda" else 0,
+        "model_dtype": "fp16" if fp16 else "fp32", "report_every": 10,
         "train_steps": steps, "valid_steps": 10 * steps, "save_checkpoint_steps": steps,
-        "save_model": str(work / "onmt-model"),
+        "save_model": str(work / ("onmt-fp16-model" if fp16 else "onmt-model")),
     }
-    path = work / "onmt.yaml"
+    path = work / ("onmt-fp16.yaml" if fp16 else "onmt.yaml")
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
 
@@ -194,28 +220,28 @@ def onmt_throughput(log: Path, warmup: int) -> dict:
             "s_per_step": round(seconds / steps, 3)}
 
 
-def train_onmt(bin_dir: Path, config: Path, work: Path, threads: int, warmup: int) -> dict:
+def train_onmt(tools: dict, config: Path, work: Path, threads: int, warmup: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # its checkpoints hold pickled options
-    log = work / "onmt-train.log"
-    wall, rss, status = run_measured([str(bin_dir / "onmt_train"), "-config", str(config)], log, env)
+    log = work / f"{config.stem}-train.log"
+    wall, rss, status = run_measured(tools["train"] + ["-config", str(config)], log, env)
     if status != 0:
         raise RuntimeError(f"onmt_train failed ({status}); see {log}")
-    checkpoints = sorted(work.glob("onmt-model_step_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    checkpoints = sorted(work.glob(f"{config.stem}-model_step_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
     return {**onmt_throughput(log, warmup), "process_wall_s": round(wall, 1), "peak_rss_mb": round(rss, 1),
             "checkpoint": str(checkpoints[-1])}
 
 
-def decode_onmt(bin_dir: Path, checkpoint: Path, files: dict, spm_model: Path, work: Path, beam: int,
-                threads: int, length: Optional[int] = None) -> dict:
+def decode_onmt(tools: dict, checkpoint: Path, files: dict, spm_model: Path, work: Path, beam: int,
+                threads: int, length: Optional[int] = None, device: str = "cpu") -> dict:
     import sentencepiece as spm
 
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     pieces, log = work / f"onmt.beam{beam}.sp", work / f"onmt.beam{beam}.log"
-    command = [str(bin_dir / "onmt_translate"), "-model", str(checkpoint), "-src", str(files["test2016.de"]),
-               "-output", str(pieces), "-beam_size", str(beam), "-batch_size", "64", "-batch_type", "sents",
-               "-gpu", "-1", "-report_time"]
+    command = tools["translate"] + [
+        "-model", str(checkpoint), "-src", str(files["test2016.de"]), "-output", str(pieces), "-beam_size", str(beam),
+        "-batch_size", "64", "-batch_type", "sents", "-gpu", "0" if device == "cuda" else "-1", "-report_time"]
     if length:  # every hypothesis exactly `length` pieces: the same steps as nmt's fixed-length run
         command += ["-min_length", str(length), "-max_length", str(length)]
     wall, rss, status = run_measured(command, log, env)
@@ -233,7 +259,8 @@ def decode_onmt(bin_dir: Path, checkpoint: Path, files: dict, spm_model: Path, w
 # ----------------------------------------------------------------------------- nmt
 
 
-def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool, length: Optional[int] = None) -> dict:
+def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool, length: Optional[int] = None,
+               device: str = "cpu") -> dict:
     """In a child process (its own RSS and thread setting): `Translator.translate` wall time."""
     search = {"beam_size": beam, "nbest": 1}
     if length:
@@ -245,7 +272,7 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
         "from nmt.translator import Translator\n"
         "tune_malloc()\n"
         "lines = json.load(sys.stdin)\n"
-        f"t = Translator.load({str(export)!r}, batch_size=64, int8={int8})\n"
+        f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8})\n"
         f"config = t.search_config.model_copy(update={search!r})\n"
         "start = time.perf_counter(); out = t.translate(lines, config); seconds = time.perf_counter() - start\n"
         "tokens = sum(len(x.hypotheses[0].tokens) for x in out if x.hypotheses)\n"
@@ -253,7 +280,8 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
     )
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=out,
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                    [str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))})
         proc.stdin.write(json.dumps(lines).encode())
         proc.stdin.close()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -274,7 +302,7 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
 # ----------------------------------------------------------------------------- the run
 
 
-def decode_table(bin_dir: Path, nmt_model: Path, onmt_model: Path, files: dict, spm_model: Path, work: Path,
+def decode_table(tools: dict, nmt_model: Path, onmt_model: Path, files: dict, spm_model: Path, work: Path,
                  args: argparse.Namespace) -> dict:
     """test2016 greedy and beam 5 in both toolkits, nmt exact and int8; as the models end their
     outputs, and with every output `--fixed-length` pieces long (like for like in work)."""
@@ -283,12 +311,13 @@ def decode_table(bin_dir: Path, nmt_model: Path, onmt_model: Path, files: dict, 
     rows = []
     for length in [None] + ([args.fixed_length] if args.fixed_length else []):
         for beam in (1, 5):
-            theirs = decode_onmt(bin_dir, onmt_model, files, spm_model, work, beam, args.threads, length)
+            theirs = decode_onmt(tools, onmt_model, files, spm_model, work, beam, args.threads, length, args.device)
             base = {"output_length": length or "as the model ends it", "beam": beam,
                     "opennmt_sent_per_s": theirs["sentences_per_s"], "opennmt_bleu": bleu(theirs["hyps"], refs),
                     "opennmt_output_tokens": theirs["output_tokens"], "opennmt_peak_rss_mb": theirs["peak_rss_mb"]}
-            for label in ("exact", "int8"):
-                mine = decode_nmt(nmt_model, lines, beam, args.threads, int8=label == "int8", length=length)
+            for label in ("exact", "int8") if args.device == "cpu" else ("exact",):
+                mine = decode_nmt(nmt_model, lines, beam, args.threads, int8=label == "int8", length=length,
+                                  device=args.device)
                 rows.append({**base, "nmt": label, "nmt_sent_per_s": mine["sentences_per_s"],
                              "nmt_bleu": bleu(mine["hyps"], refs), "nmt_output_tokens": mine["output_tokens"],
                              "speed_vs_opennmt": ratio(mine["sentences_per_s"], theirs["sentences_per_s"]),
@@ -320,63 +349,91 @@ def main() -> None:
     parser.add_argument("--fixed-length", type=int, default=15,
                         help="also decode with every output exactly N pieces in both toolkits: the same work per "
                              "sentence whatever the models learnt (0: off; default: %(default)s)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where both toolkits train and decode (default: %(default)s)")
+    parser.add_argument("--no-mixed", action="store_true", help="on a GPU: fp32 rows only")
+    parser.add_argument("--onmt-python", help="a Python that imports OpenNMT-py already (skips the install)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="compare-opennmt-"))
     work.mkdir(parents=True, exist_ok=True)
     data_dir = str(args.data_dir.resolve())
-    report: dict = {"benchmark": "compare_opennmt", **machine(), "threads": args.threads, "data": data_dir,
-                    "work": str(work), "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
+    gpu = args.device == "cuda"
+    report: dict = {"benchmark": "compare_opennmt", **machine(gpu=gpu), "device": args.device, "threads": args.threads,
+                    "data": data_dir, "work": str(work), "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
 
-    bin_dir = ensure_onmt(args.peers_root)
-    peak = gemm_peak(args.threads)
-    report["gemm_peak_gflops"] = round(peak, 1)
-    print(f"GEMM peak {peak:.1f} GFLOP/s", file=sys.stderr, flush=True)
+    tools = onmt_tools(args.peers_root, args.onmt_python)
+    peaks = {"32": gemm_peak(args.threads, device=args.device)}
+    if gpu:
+        peaks["mixed"] = gemm_peak(args.threads, device=args.device, dtype="bfloat16")
+    report["gemm_peak_gflops"] = {k: round(v, 1) for k, v in peaks.items()}
+    print(f"GEMM peak {report['gemm_peak_gflops']} GFLOP/s", file=sys.stderr, flush=True)
 
     if args.skip_train:
         if not (args.nmt_model and args.onmt_model):
             sys.exit("--skip-train needs --nmt-model and --onmt-model")
         spm_model = args.nmt_model / "tokenizers" / "src.model"
         files = encode_pieces(args.data_dir, spm_model, work)
-        report["decoding"] = decode_table(bin_dir, args.nmt_model, args.onmt_model, files, spm_model, work, args)
+        report["decoding"] = decode_table(tools, args.nmt_model, args.onmt_model, files, spm_model, work, args)
         print(json.dumps(report, indent=1))
         return
 
     # nmt, same model: its prepare makes the tokenizer both toolkits use
     spec = {"variant": NMT_VARIANTS["same-model"][0], "data_dir": data_dir, "precision": "32",
             "threads": args.threads, "warmup": args.warmup, "steps": args.steps - args.warmup,
-            "run_dir": str(work / "nmt-run")}
-    rows = {"same-model": run_child(spec)}
-    if "error" in rows["same-model"]:
-        sys.exit(f"nmt training failed: {rows['same-model']['error']}")
-    nmt_export = Path(rows["same-model"]["export"])
+            "run_dir": str(work / "nmt-run"), "accelerator": "gpu" if gpu else "cpu"}
+    first = run_child(spec)
+    if "error" in first:
+        sys.exit(f"nmt training failed: {first['error']}")
+    nmt_export = Path(first["export"])
     spm_model = nmt_export / "tokenizers" / "src.model"  # joint: both sides share it
     files = encode_pieces(args.data_dir, spm_model, work)
-    onmt = train_onmt(bin_dir, onmt_config(files, work, args.steps, args.threads), work, args.threads, args.warmup)
-    print(f"OpenNMT-py {onmt['tgt_tokens_per_s']} tok/s, nmt {rows['same-model']['tgt_tokens_per_s']} tok/s",
+    onmt = train_onmt(tools, onmt_config(files, work, args.steps, args.device), work, args.threads, args.warmup)
+    print(f"OpenNMT-py {onmt['tgt_tokens_per_s']} tok/s, nmt {first['tgt_tokens_per_s']} tok/s",
           file=sys.stderr, flush=True)
-    for row in ("seen-vocab", "fused"):
-        rows[row] = run_child({**spec, "variant": NMT_VARIANTS[row][0], "steps": args.variant_steps, "run_dir": None})
+    # (row, OpenNMT-py run or nmt NMT_VARIANTS key, precision, result)
+    rows = [("OpenNMT-py", None, "32", onmt), ("nmt same-model", "same-model", "32", first)]
+    if gpu and not args.no_mixed:  # each toolkit's mixed precision: the same model, then nmt's own best settings
+        try:
+            fp16 = train_onmt(tools, onmt_config(files, work, args.steps, args.device, fp16=True), work,
+                              args.threads, args.warmup)
+        except RuntimeError as err:  # its mixed precision is a row of the table, not a reason to stop
+            fp16 = {"error": str(err)}
+        rows.append(("OpenNMT-py fp16 amp", None, "mixed", fp16))
+        short = {**spec, "steps": args.variant_steps, "run_dir": None, "precision": "bf16-mixed"}
+        rows.append(("nmt same-model bf16", "same-model", "mixed", run_child(short)))
+        rows.append(("nmt fused bf16", "fused", "mixed", run_child({**short, "variant": NMT_VARIANTS["fused"][0]})))
+    elif not gpu:
+        for row in ("seen-vocab", "fused"):
+            rows.append((f"nmt {row}", row, "32", run_child({**spec, "variant": NMT_VARIANTS[row][0],
+                                                               "steps": args.variant_steps, "run_dir": None})))
 
     training = []
-    for name, result in [("OpenNMT-py", onmt)] + [(f"nmt {k}", v) for k, v in rows.items()]:
-        vocab = 3963 if name in ("nmt seen-vocab", "nmt fused") else 8000
-        useful = result["tgt_tokens_per_s"] * flops_per_target_token(vocab, input_feeding=name != "nmt fused") / 1e9
-        about = NMT_VARIANTS[name[4:]][1] if name.startswith("nmt") else "the reference, OpenNMT-py's own code"
-        training.append({"toolkit": name, "about": about, "tgt_tokens_per_s": result["tgt_tokens_per_s"],
+    baseline = {precision: result for name, key, precision, result in rows if key is None and "error" not in result}
+    for name, key, precision, result in rows:
+        if "error" in result:
+            training.append({"toolkit": name, "precision": precision, "error": result["error"]})
+            continue
+        vocab = 3963 if key in ("seen-vocab", "fused") else 8000
+        useful = result["tgt_tokens_per_s"] * flops_per_target_token(vocab, input_feeding=key != "fused") / 1e9
+        about = NMT_VARIANTS[key][1] if key else "the reference, OpenNMT-py's own code"
+        training.append({"toolkit": name, "precision": precision, "about": about,
+                         "tgt_tokens_per_s": result["tgt_tokens_per_s"],
                          "vs_opennmt": ratio(result["tgt_tokens_per_s"], onmt["tgt_tokens_per_s"]),
-                         "useful_gflops": round(useful, 1), "roofline_share": round(useful / peak, 2),
+                         "vs_opennmt_same_precision": ratio(result["tgt_tokens_per_s"],
+                                                            baseline.get(precision, {}).get("tgt_tokens_per_s")),
+                         "useful_gflops": round(useful, 1), "roofline_share": round(useful / peaks[precision], 3),
                          "peak_rss_mb": result.get("peak_rss_mb"),
-                         "rss_vs_opennmt": ratio(result.get("peak_rss_mb"), onmt["peak_rss_mb"])})
+                         "rss_vs_opennmt": ratio(result.get("peak_rss_mb"), baseline.get(precision, {}).get("peak_rss_mb")),
+                         **({"gpu_peak_mb": result["gpu_peak_mb"]} if "gpu_peak_mb" in result else {})})
     report["training"] = {"steps": args.steps, "warmup": args.warmup, "rows": training}
     print(json.dumps(report["training"], indent=1), file=sys.stderr, flush=True)
 
     if not args.skip_decode:
         nmt_model = args.nmt_model or nmt_export
         onmt_model = args.onmt_model or Path(onmt["checkpoint"])
-        report["decoding"] = decode_table(bin_dir, nmt_model, onmt_model, files, spm_model, work, args)
+        report["decoding"] = decode_table(tools, nmt_model, onmt_model, files, spm_model, work, args)
     report["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=1))
-
 
 if __name__ == "__main__":
     main()

@@ -63,8 +63,10 @@ PRECISIONS = ("32", "bf16-mixed")
 # ----------------------------------------------------------------------------- in the child
 
 
-def make_config(variant: Variant, data_dir: str, run_dir: str, precision: str, threads: int, max_steps: int):
-    """The recipe's config with the variant's overrides, validation off and a step budget."""
+def make_config(variant: Variant, data_dir: str, run_dir: str, precision: str, threads: int, max_steps: int,
+                accelerator: str = "cpu"):
+    """The recipe's config with the variant's overrides, validation off and a step budget; on a GPU
+    with the gpu profile's two DataLoader workers, so batches are collated beside the steps."""
     from nmt.config import load_config
 
     os.environ["NMT_DATA_DIR"] = data_dir
@@ -78,13 +80,15 @@ def make_config(variant: Variant, data_dir: str, run_dir: str, precision: str, t
         f"train.max_steps={max_steps}",
         "train.val_every_steps=1000000000",  # never reached: no validation inside the window
         "train.val_bleu=false",
-    ]
+        f"train.accelerator={accelerator}",
+    ] + (["data.num_workers=2"] if accelerator == "gpu" else [])
     return load_config(RECIPE, overrides)
 
 
 def step_timer(warmup: int, steps: int):
     """A Lightning callback that records the end time, CPU time and target tokens of every step."""
     import lightning as L
+    import torch
 
     class StepTimer(L.Callback):
         def __init__(self):
@@ -94,6 +98,8 @@ def step_timer(warmup: int, steps: int):
             self.sentences: list[int] = []
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if batch.src.is_cuda:  # the step's kernels have run, not only been queued
+                torch.cuda.synchronize()
             self.ends.append(time.perf_counter())
             self.cpu.append(time.process_time())
             self.tokens.append(batch.num_target_tokens)
@@ -130,13 +136,15 @@ def step_path_only():
 
 
 def measure(variant: Variant, data_dir: str, precision: str = "32", threads: int = 2,
-            warmup: int = 5, steps: int = 20, setup: Optional[str] = None, run_dir: Optional[str] = None) -> dict:
+            warmup: int = 5, steps: int = 20, setup: Optional[str] = None, run_dir: Optional[str] = None,
+            accelerator: str = "cpu") -> dict:
     """Train `warmup + steps` real steps in this process, as `nmt train` does (malloc tuned);
     throughput over the last `steps`.
 
     setup: "FILE.py:FUNCTION", called first; the Lightning callbacks it returns join the run
     (for A/B experiments: a change tried in one child and not in its neighbour).
-    run_dir: keep the run (and its export) there instead of in a temporary directory."""
+    run_dir: keep the run (and its export) there instead of in a temporary directory.
+    accelerator: cpu or gpu (`train.accelerator`); on a GPU the peak GPU memory is reported too."""
     from nmt.allocator import tune_malloc
     from nmt.train import RunPaths, train
 
@@ -144,11 +152,16 @@ def measure(variant: Variant, data_dir: str, precision: str = "32", threads: int
     timer = step_timer(warmup, steps)
     callbacks = [timer] + ([step_path_only()] if variant.step_path else []) + _run_setup(setup)
     with (contextlib.nullcontext(run_dir) if run_dir else tempfile.TemporaryDirectory(prefix="nmt-train-speed-")) as where:
-        config = make_config(variant, data_dir, where, precision, threads, warmup + steps)
+        config = make_config(variant, data_dir, where, precision, threads, warmup + steps, accelerator)
         load = os.getloadavg()[0]
         result = train(config, RunPaths(Path(where) / config.run_name), callbacks=callbacks)
+    gpu = {}
+    if accelerator == "gpu":
+        import torch
+
+        gpu = {"gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
     return {**timer.window(), "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
-            "tgt_vocab": _target_vocab(config), "export": str(result.export) if run_dir else None}
+            "tgt_vocab": _target_vocab(config), "export": str(result.export) if run_dir else None, **gpu}
 
 
 def _run_setup(setup: Optional[str]) -> list:
@@ -191,17 +204,20 @@ def run_child(spec: dict, env: Optional[dict] = None) -> dict:
     return {**result, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss: KiB on Linux
 
 
-def bf16_skip_reason() -> Optional[str]:
-    """Why bf16-mixed is not measured on this CPU, or None where it is native."""
+def bf16_skip_reason(accelerator: str = "cpu") -> Optional[str]:
+    """Why bf16-mixed is not measured on this CPU (or GPU), or None where it is native."""
     from nmt.errors import ConfigError
     from nmt.precision import cpu_capability, native_bf16, resolve_precision
 
-    if native_bf16("cpu"):
+    device = "cuda" if accelerator == "gpu" else "cpu"
+    if native_bf16(device):
         try:
-            resolve_precision("bf16-mixed", "cpu")
+            resolve_precision("bf16-mixed", device)
         except ConfigError as err:
             return str(err)
         return None
+    if device == "cuda":
+        return "this GPU has no native bf16"
     return (f"no native bf16 on this CPU ({cpu_capability()}): torch emulates bf16 matmuls there (10-50x slower "
             f"than fp32) and nmt train refuses bf16-mixed rather than fake it")
 
@@ -216,10 +232,10 @@ def prepare_data(names: list[str], data_dir: str) -> None:
         prepare(config.data, progress=False)
 
 
-def machine() -> dict:
+def machine(gpu: bool = False) -> dict:
     from nmt.machine import describe_machine
 
-    return describe_machine().to_json()
+    return describe_machine(gpu=gpu).to_json()
 
 
 def summarise(name: str, precision: str, runs: list[dict]) -> dict:
@@ -239,17 +255,17 @@ def summarise(name: str, precision: str, runs: list[dict]) -> dict:
 
 
 def benchmark(names: list[str], data_dir: str, rounds: int = 2, threads: int = 2, warmup: int = 5,
-              steps: int = 20, precisions: tuple[str, ...] = PRECISIONS) -> dict:
+              steps: int = 20, precisions: tuple[str, ...] = PRECISIONS, accelerator: str = "cpu") -> dict:
     """Every (variant, precision) once per round, interleaved; a JSON-ready summary."""
     prepare_data(names, data_dir)
-    skip = bf16_skip_reason()
+    skip = bf16_skip_reason(accelerator)
     plan = [(n, p) for n in names for p in precisions if not (p == "bf16-mixed" and skip)]
     runs: dict[tuple[str, str], list[dict]] = {key: [] for key in plan}
     started, load = time.monotonic(), os.getloadavg()
     for r in range(rounds):
         for name, precision in plan:
             spec = {"variant": name, "data_dir": data_dir, "precision": precision, "threads": threads,
-                    "warmup": warmup, "steps": steps}
+                    "warmup": warmup, "steps": steps, "accelerator": accelerator}
             result = run_child(spec)
             runs[(name, precision)].append(result)
             print(f"round {r + 1}/{rounds} {name} {precision}: "
@@ -259,7 +275,7 @@ def benchmark(names: list[str], data_dir: str, rounds: int = 2, threads: int = 2
     if skip:
         rows += [{"variant": n, "precision": "bf16-mixed", "skipped": skip} for n in names]
     return {
-        **machine(), "threads": threads, "rounds": rounds, "warmup_steps": warmup, "window_steps": steps,
+        **machine(gpu=accelerator == "gpu"), "accelerator": accelerator, "threads": threads, "rounds": rounds, "warmup_steps": warmup, "window_steps": steps,
         "data_dir": data_dir, "load_avg_start": [round(x, 2) for x in load],
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "minutes": round((time.monotonic() - started) / 60, 1), "results": rows,
@@ -276,6 +292,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="steps before the timed window")
     parser.add_argument("--steps", type=int, default=20, help="steps in the timed window")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads (train.threads)")
+    parser.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu", help="train.accelerator (default: cpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -285,7 +302,7 @@ def main() -> None:
         Path(args.child_out).write_text(json.dumps(measure(variant, **spec)))
         return
     print(json.dumps(benchmark(args.variants, args.data_dir, args.rounds, args.threads, args.warmup, args.steps,
-                               tuple(args.precisions)), indent=1))
+                               tuple(args.precisions), args.accelerator), indent=1))
 
 
 if __name__ == "__main__":
