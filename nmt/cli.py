@@ -19,6 +19,7 @@ COMMANDS = {
     "translate": ("nmt.translate", "translate interactively, from stdin or from files"),
     "evaluate": ("nmt.evaluate", "BLEU, chrF and TER with sacrebleu signatures"),
     "info": ("nmt.info", "architecture and parameter counts per component"),
+    "shortlist": ("nmt.shortlist", "build the vocabulary shortlist of an exported model (for --shortlist)"),
     "plot": ("nmt.plot", "training curves from run directories"),
     "diagnose": ("nmt.diagnose", "gradients through time and BLEU by source length"),
 }

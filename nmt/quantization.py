@@ -52,6 +52,7 @@ class Int8Linear(nn.Module):
             raise NMTError("int8 needs torch's x86 quantized CPU operators (fbgemm), missing from this torch build")
         self.out_features, self.in_features = weight.shape
         self.packed = _pack(weight, bias)
+        self._dequantized: Optional[tuple[Tensor, Optional[Tensor]]] = None  # for `rows`, made on first use
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
@@ -61,6 +62,15 @@ class Int8Linear(nn.Module):
         shape = x.shape
         y = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).float().contiguous(), self.packed, True)
         return y.view(*shape[:-1], self.out_features)
+
+    def rows(self, ids: Tensor) -> "Int8Linear":
+        """The layer restricted to output rows `ids` (a vocabulary shortlist). Re-quantizing the
+        dequantized rows gives back the same int8 values: each row keeps its own scale."""
+        if self._dequantized is None:
+            weight, bias = torch.ops.quantized.linear_unpack(self.packed)
+            self._dequantized = (weight.dequantize(), bias)
+        weight, bias = self._dequantized
+        return Int8Linear(weight.index_select(0, ids), None if bias is None else bias.index_select(0, ids))
 
 
 class Int8JointProduct:

@@ -33,6 +33,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def shortlist_sizes(text: str) -> tuple[int, int]:
+    """`F,K` -> (most frequent target pieces, translations per source piece)."""
+    try:
+        frequent, per_source = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected F,K (e.g. 100,50), got {text!r}") from None
+    if frequent < 0 or per_source < 0:
+        raise argparse.ArgumentTypeError(f"sizes must be >= 0, got {text!r}")
+    return frequent, per_source
+
+
 def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) -> None:
     """Search, batching and device options; a search option left out keeps the model's value."""
     group = parser.add_argument_group("decoding (defaults: the model's search: section)")
@@ -55,6 +66,9 @@ def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) ->
     group.add_argument("--threads", type=positive_int, metavar="N", help="torch CPU threads (default: all cores)")
     group.add_argument("--int8", action="store_true",
                        help="CPU only: int8 dynamic quantization of the decoder's products (faster; BLEU cost in the README)")
+    group.add_argument("--shortlist", nargs="?", const="100,50", metavar="F,K", type=shortlist_sizes,
+                       help="decode over a vocabulary shortlist: the F most frequent target pieces plus K per source "
+                            "piece (default when given: 100,50; needs MODEL_DIR/shortlist.safetensors; BLEU cost in the README)")
 
 
 def search_config(base: SearchConfig, args: argparse.Namespace) -> SearchConfig:

@@ -163,7 +163,10 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
             state = torch.load(paths.best, map_location="cpu", weights_only=True)["state_dict"]
             module.load_state_dict(state)
     if trainer.is_global_zero:
+        from nmt.shortlist import write_for_export
+
         export_model_dir(paths.export, config, module.model, datamodule.tokenizer)
+        write_for_export(paths.export, datamodule.train_cache, datamodule.src_vocab_size, datamodule.tgt_vocab_size)
     return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, best,
                        train_cfg.monitor_metric, paths.export, trainer.is_global_zero)
 

@@ -82,7 +82,8 @@ def load_translator(args: argparse.Namespace):
     device = resolve_device(args.device)
     tune_malloc()
     translator = Translator.load(args.model_dir, device=device, batch_size=args.batch_size,
-                                 max_src_tokens=args.max_src_tokens, int8=getattr(args, "int8", False))
+                                 max_src_tokens=args.max_src_tokens, int8=getattr(args, "int8", False),
+                                 shortlist=getattr(args, "shortlist", None))
     return translator, search_config(translator.search_config, args)
 
 

@@ -9,7 +9,7 @@ returned in the original order.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -44,7 +44,8 @@ class Translator:
     """A model, its tokenizer and decoding options, ready for batches of sentences."""
 
     def __init__(self, model: Seq2Seq, tokenizer: Tokenizer, search_config: SearchConfig = SearchConfig(),
-                 device: str | torch.device = "cpu", batch_size: int = 64, max_src_tokens: int = 400):
+                 device: str | torch.device = "cpu", batch_size: int = 64, max_src_tokens: int = 400,
+                 shortlist: Optional[tuple["LexicalTable", int, int]] = None):
         check_vocabularies(model, tokenizer)
         self.model = model
         self.tokenizer = tokenizer
@@ -52,12 +53,16 @@ class Translator:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.max_src_tokens = max_src_tokens  # longer sources are cut, with a warning
+        self.shortlist = shortlist  # (lexical table, most frequent pieces, translations per source piece)
 
     @classmethod
-    def load(cls, model_dir: Path, device: str | torch.device = "cpu", int8: bool = False, **options) -> "Translator":
+    def load(cls, model_dir: Path, device: str | torch.device = "cpu", int8: bool = False,
+             shortlist: Optional[tuple[int, int]] = None, **options) -> "Translator":
         """From an exported model directory (config, safetensors weights, tokenizers).
 
         int8: quantize the decoder's products for CPU inference (`nmt.quantization`).
+        shortlist: (most frequent pieces, translations per source piece): decode over the
+        directory's vocabulary shortlist (`nmt.shortlist`) instead of the whole vocabulary.
 
         A tokenizer whose vocabulary differs from the one the model was trained with (meta.json)
         is an `NMTError`: its ids would index the wrong embeddings or run past them.
@@ -78,7 +83,12 @@ class Translator:
             from nmt.quantization import quantize_decoder
 
             model = quantize_decoder(model.eval())
-        return cls(model, tokenizer, exported.config.search, device=device, **options)
+        table = None
+        if shortlist is not None:
+            from nmt.shortlist import FILE, LexicalTable
+
+            table = (LexicalTable.load(Path(model_dir) / FILE), *shortlist)
+        return cls(model, tokenizer, exported.config.search, device=device, shortlist=table, **options)
 
     def translate(self, lines: Sequence[str], search_config: Optional[SearchConfig] = None,
                   attention: bool = False, progress=None, first_line: int = 1) -> list[Translation]:
@@ -128,8 +138,15 @@ class Translator:
         was_training = self.model.training
         self.model.eval()
         try:
-            return search(self.model, batch.src.to(self.device), batch.src_lengths.to(self.device),
-                          config, attention=attention)
+            src, lengths = batch.src.to(self.device), batch.src_lengths.to(self.device)
+            if self.shortlist is None:
+                return search(self.model, src, lengths, config, attention=attention)
+            from nmt.shortlist import ShortlistModel
+
+            table, frequent, per_source = self.shortlist
+            model = ShortlistModel(self.model, table.candidates(batch.src, frequent, per_source).to(self.device))
+            nbest = search(model, src, lengths, config, attention=attention)
+            return [[replace(h, tokens=model.model_ids(h.tokens)) for h in hyps] for hyps in nbest]
         finally:
             self.model.train(was_training)
 

@@ -78,6 +78,8 @@ def test_train_writes_run_directory_and_loadable_export(tmp_path):
     translator = Translator.load(run / "export")
     out = translator(["abc de", ""])
     assert len(out) == 2 and out[1] == ""
+    assert (run / "export" / "shortlist.safetensors").is_file()  # the export's vocabulary shortlist
+    assert len(Translator.load(run / "export", shortlist=(10, 5))(["abc de"])) == 1
 
 
 def test_resume_after_sigkill_continues_the_same_loss_curve(tmp_path):
