@@ -55,6 +55,8 @@ sys.path.insert(0, str(HERE))
 
 from train_speed import VARIANTS, machine, run_child  # noqa: E402  (sibling script)
 
+from nmt.search_options import shortlist_sizes  # noqa: E402
+
 ONMT_VERSION = "3.5.1"
 # OpenNMT-py imports every transform module at start-up, hence spacy, fasttext and ahocorasick
 ONMT_DEPENDENCIES = ["configargparse", "pyyaml", "sentencepiece", "sacrebleu", "tensorboard", "six", "rapidfuzz",
@@ -260,7 +262,7 @@ def decode_onmt(tools: dict, checkpoint: Path, files: dict, spm_model: Path, wor
 
 
 def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool, length: Optional[int] = None,
-               device: str = "cpu") -> dict:
+               device: str = "cpu", shortlist: Optional[tuple[int, int]] = None) -> dict:
     """In a child process (its own RSS and thread setting): `Translator.translate` wall time."""
     search = {"beam_size": beam, "nbest": 1}
     if length:
@@ -272,7 +274,7 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
         "from nmt.translator import Translator\n"
         "tune_malloc()\n"
         "lines = json.load(sys.stdin)\n"
-        f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8})\n"
+        f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8}, shortlist={shortlist!r})\n"
         f"config = t.search_config.model_copy(update={search!r})\n"
         "start = time.perf_counter(); out = t.translate(lines, config); seconds = time.perf_counter() - start\n"
         "tokens = sum(len(x.hypotheses[0].tokens) for x in out if x.hypotheses)\n"
@@ -315,9 +317,12 @@ def decode_table(tools: dict, nmt_model: Path, onmt_model: Path, files: dict, sp
             base = {"output_length": length or "as the model ends it", "beam": beam,
                     "opennmt_sent_per_s": theirs["sentences_per_s"], "opennmt_bleu": bleu(theirs["hyps"], refs),
                     "opennmt_output_tokens": theirs["output_tokens"], "opennmt_peak_rss_mb": theirs["peak_rss_mb"]}
-            for label in ("exact", "int8") if args.device == "cpu" else ("exact",):
-                mine = decode_nmt(nmt_model, lines, beam, args.threads, int8=label == "int8", length=length,
-                                  device=args.device)
+            labels = ("exact", "int8") if args.device == "cpu" else ("exact",)
+            if args.shortlist:
+                labels += tuple(f"{label}+shortlist" if label != "exact" else "shortlist" for label in labels)
+            for label in labels:
+                mine = decode_nmt(nmt_model, lines, beam, args.threads, int8="int8" in label, length=length,
+                                  device=args.device, shortlist=args.shortlist if "shortlist" in label else None)
                 rows.append({**base, "nmt": label, "nmt_sent_per_s": mine["sentences_per_s"],
                              "nmt_bleu": bleu(mine["hyps"], refs), "nmt_output_tokens": mine["output_tokens"],
                              "speed_vs_opennmt": ratio(mine["sentences_per_s"], theirs["sentences_per_s"]),
@@ -351,6 +356,10 @@ def main() -> None:
                              "sentence whatever the models learnt (0: off; default: %(default)s)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where both toolkits train and decode (default: %(default)s)")
+    parser.add_argument("--shortlist", type=shortlist_sizes, default=(100, 50), metavar="F,K",
+                        help="nmt's vocabulary shortlist rows: F frequent pieces + K per source piece (default: 100,50; "
+                             "the nmt model needs its shortlist.safetensors: `nmt shortlist MODEL_DIR`)")
+    parser.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=None)
     parser.add_argument("--no-mixed", action="store_true", help="on a GPU: fp32 rows only")
     parser.add_argument("--onmt-python", help="a Python that imports OpenNMT-py already (skips the install)")
     args = parser.parse_args()

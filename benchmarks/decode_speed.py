@@ -33,6 +33,8 @@ from nmt.allocator import tune_malloc
 from nmt.config import ModelConfig, SearchConfig, TokenizerConfig
 from nmt.model import build_model
 from nmt.quantization import quantize_decoder
+from nmt.search_options import shortlist_sizes
+from nmt.shortlist import FILE, LexicalTable
 from nmt.precision import cpu_capability, native_bf16
 from nmt.tokenizer import Tokenizer, TrainingTextWriter, train_tokenizer
 from nmt.translator import Translator
@@ -109,7 +111,12 @@ def main() -> None:
     parser.add_argument("--batch1-sentences", type=int, default=200, help="sentences timed at batch size 1")
     parser.add_argument("--sentences", type=int, default=1000, help="sentences timed at larger batch sizes")
     parser.add_argument("--int8", action="store_true", help="also time the int8 decoder (CPU), as `--int8` runs it")
+    parser.add_argument("--shortlist", type=shortlist_sizes, metavar="F,K",
+                        help="with --model: also time each precision over the model's vocabulary shortlist, as "
+                             "`--shortlist F,K` runs it")
     args = parser.parse_args()
+    if args.shortlist and args.model is None:
+        parser.error("--shortlist needs --model (a trained export with its shortlist.safetensors)")
     if args.threads:
         torch.set_num_threads(args.threads)
     tune_malloc()
@@ -131,13 +138,20 @@ def main() -> None:
                 skipped.append({"precision": "bf16", "reason": reason})
                 continue
             translator.model.to(torch.bfloat16)
-        for beam in args.beams:
-            for batch_size in args.batch_sizes:
-                count = args.batch1_sentences if batch_size == 1 else args.sentences
-                row = time_one(translator, sources[:count], beam, batch_size,
-                               references[:count] if args.model is not None else None)
-                results.append({"precision": precision, **row})
-                print(json.dumps(results[-1]), flush=True)
+        lists = [None] + ([(LexicalTable.load(args.model / FILE), *args.shortlist)] if args.shortlist else [])
+        for shortlist in lists:
+            translator.shortlist = shortlist if precision != "bf16" else None
+            if shortlist is not None and translator.shortlist is None:
+                continue
+            for beam in args.beams:
+                for batch_size in args.batch_sizes:
+                    count = args.batch1_sentences if batch_size == 1 else args.sentences
+                    row = time_one(translator, sources[:count], beam, batch_size,
+                                   references[:count] if args.model is not None else None)
+                    label = {"shortlist": ",".join(map(str, args.shortlist))} if shortlist else {}
+                    results.append({"precision": precision, **label, **row})
+                    print(json.dumps(results[-1]), flush=True)
+        translator.shortlist = None
     summary = {
         "benchmark": "decode_speed", "data": f"{args.data_dir}/test2016.{args.src} ({len(sources)} lines)",
         "model": {**model_info, "params": sum(p.numel() for p in fp32_model.parameters())},

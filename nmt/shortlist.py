@@ -78,7 +78,7 @@ class LexicalTable:
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file
 
-        save_file({"frequent": self.frequent.contiguous(), "translations": self.translations.contiguous()},
+        save_file({"frequent": self.frequent.int().contiguous(), "translations": self.translations.int().contiguous()},
                   str(path), metadata={"format": "nmt-shortlist-1"})
 
     @classmethod
@@ -88,7 +88,7 @@ class LexicalTable:
         if not Path(path).is_file():
             raise NMTError(f"{path}: no shortlist here; build one with `nmt shortlist {Path(path).parent}`")
         tensors = load_file(str(path))
-        return cls(tensors["frequent"], tensors["translations"])
+        return cls(tensors["frequent"].long(), tensors["translations"].long())  # stored as int32
 
     def candidates(self, src: Tensor, frequent: int, per_source: int) -> Tensor:
         """Sorted target ids for a batch of source ids (batch, src_len); ids 0-3 always first."""
