@@ -65,11 +65,19 @@ class LexicalTable:
         return cls(torch.from_numpy(frequent), torch.from_numpy(table))
 
     @classmethod
-    def from_cache(cls, cache, src_vocab: int, tgt_vocab: int, k: int = 100) -> "LexicalTable":
-        """From a training `TokenCache` (its id lists, read column-wise from Arrow)."""
+    def from_cache(cls, cache, src_vocab: int, tgt_vocab: int, k: int = 100,
+                   max_pairs: int = 200_000) -> "LexicalTable":
+        """From a training `TokenCache` (its id lists, read column-wise from Arrow): at most
+        `max_pairs` pairs, evenly spaced, so a WMT-sized corpus costs what 200k pairs cost."""
+        import pyarrow as pa
+
+        rows = len(cache)
+        pick = pa.array(np.linspace(0, rows - 1, max_pairs).astype(np.int64)) if rows > max_pairs else None
         columns = []
         for name in ("src_ids", "tgt_ids"):
             array = cache.dataset.data.column(name).combine_chunks()
+            if pick is not None:
+                array = array.take(pick)
             offsets = array.offsets.to_numpy().astype(np.int64)
             values = array.values.to_numpy().astype(np.int64)
             columns.append(np.split(values[offsets[0]:offsets[-1]], offsets[1:-1] - offsets[0]))

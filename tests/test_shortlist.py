@@ -4,6 +4,7 @@ a shortlist (exact when it holds every piece), int8 rows, and the command-line p
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,20 @@ def test_candidates_are_sorted_with_the_special_ids_first_and_the_batch_translat
     ids = table.candidates(torch.tensor([[5, 3, 0]]), frequent=1, per_source=1)
     assert ids.tolist() == [0, 1, 2, 3, 4, 9]  # specials, the most frequent (4), 5's best (9)
     assert 10 not in table.candidates(torch.tensor([[5, 7, 3]]), frequent=0, per_source=1).tolist()
+
+
+def test_table_from_a_cache_reads_its_pairs_and_caps_how_many(data_config):
+    from nmt.data.cache import TokenCache
+    from nmt.data.pipeline import prepare, read_manifest
+
+    prepare(data_config, progress=False)
+    cache = TokenCache.open(Path(read_manifest(data_config)["caches"]["train"]))
+    full = LexicalTable.from_cache(cache, 64, 64)
+    sources = [np.array(x) for x in cache.dataset["src_ids"]]
+    targets = [np.array(x) for x in cache.dataset["tgt_ids"]]
+    assert torch.equal(full.translations, LexicalTable.build(sources, targets, 64, 64).translations)
+    capped = LexicalTable.from_cache(cache, 64, 64, max_pairs=10)
+    assert not torch.equal(capped.frequent, full.frequent) or not torch.equal(capped.translations, full.translations)
 
 
 def test_table_survives_a_save_and_load(tmp_path):
