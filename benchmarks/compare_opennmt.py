@@ -28,7 +28,7 @@ toolkits in fp32 and in their mixed precision (nmt bf16-mixed, OpenNMT-py fp16 a
 bf16), DataLoader workers 2 for both (OpenNMT-py's default), decoding on the GPU (no int8 rows:
 int8 is a CPU option). Peak RSS is then host memory; nmt also reports its peak GPU memory.
 
-    python benchmarks/compare_opennmt.py                      # about 15 minutes on 2 cores
+    python benchmarks/compare_opennmt.py                      # 15 to 20 minutes on 2 cores
     python benchmarks/compare_opennmt.py --steps 60 --skip-decode
     python benchmarks/compare_opennmt.py --nmt-model runs/X/export --onmt-model ~/.cache/nmt-peers/run/model_step_605.pt
     python benchmarks/compare_opennmt.py --device cuda --steps 300 --warmup 50
@@ -306,8 +306,8 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
 
 def decode_table(tools: dict, nmt_model: Path, onmt_model: Path, files: dict, spm_model: Path, work: Path,
                  args: argparse.Namespace) -> dict:
-    """test2016 greedy and beam 5 in both toolkits, nmt exact and int8; as the models end their
-    outputs, and with every output `--fixed-length` pieces long (like for like in work)."""
+    """test2016 greedy and beam 5 in both toolkits, nmt exact and int8 (CPU), each also with the
+    vocabulary shortlist unless `--no-shortlist`; as the models end their outputs, and with every output `--fixed-length` pieces long (like for like in work)."""
     lines = (args.data_dir / "test2016.de").read_text(encoding="utf-8").splitlines()
     refs = (args.data_dir / "test2016.en").read_text(encoding="utf-8").splitlines()
     rows = []
@@ -443,6 +443,7 @@ def main() -> None:
         report["decoding"] = decode_table(tools, nmt_model, onmt_model, files, spm_model, work, args)
     report["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=1))
+
 
 if __name__ == "__main__":
     main()

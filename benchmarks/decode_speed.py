@@ -128,6 +128,7 @@ def main() -> None:
     results, skipped = [], []
     precisions = ("fp32", "int8", "bf16") if args.int8 else ("fp32", "bf16")
     fp32_model = translator.model
+    table = (LexicalTable.load(args.model / FILE), *args.shortlist) if args.shortlist else None
     for precision in precisions:
         if precision == "int8":
             translator.model = quantize_decoder(copy.deepcopy(fp32_model))
@@ -138,11 +139,8 @@ def main() -> None:
                 skipped.append({"precision": "bf16", "reason": reason})
                 continue
             translator.model.to(torch.bfloat16)
-        lists = [None] + ([(LexicalTable.load(args.model / FILE), *args.shortlist)] if args.shortlist else [])
-        for shortlist in lists:
-            translator.shortlist = shortlist if precision != "bf16" else None
-            if shortlist is not None and translator.shortlist is None:
-                continue
+        for shortlist in [None] + ([table] if table else []):
+            translator.shortlist = shortlist
             for beam in args.beams:
                 for batch_size in args.batch_sizes:
                     count = args.batch1_sentences if batch_size == 1 else args.sentences

@@ -46,12 +46,11 @@ class LexicalTable:
         """From aligned id sequences (no BOS/EOS): counts of sentence pairs holding both pieces."""
         src_sets = [np.unique(s) for s in sources]
         tgt_sets = [np.unique(t) for t in targets]
-        keys = np.concatenate([(s[:, None] * tgt_vocab + t[None, :]).ravel() for s, t in zip(src_sets, tgt_sets)]
-                              + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        keys = _concat((s[:, None] * tgt_vocab + t[None, :]).ravel() for s, t in zip(src_sets, tgt_sets))
         pair_keys, both = np.unique(keys, return_counts=True)  # c(s, t) over sentence pairs
         src_of, tgt_of = pair_keys // tgt_vocab, pair_keys % tgt_vocab
-        src_count = np.bincount(np.concatenate(src_sets + [np.zeros(0, np.int64)]).astype(np.int64), minlength=src_vocab)
-        tgt_count = np.bincount(np.concatenate(tgt_sets + [np.zeros(0, np.int64)]).astype(np.int64), minlength=tgt_vocab)
+        src_count = np.bincount(_concat(src_sets), minlength=src_vocab)  # pairs holding s
+        tgt_count = np.bincount(_concat(tgt_sets), minlength=tgt_vocab)
         dice = 2.0 * both / (src_count[src_of] + tgt_count[tgt_of])
         order = np.lexsort((-dice, src_of))  # by source id, best Dice first within each
         src_sorted, tgt_sorted = src_of[order], tgt_of[order]
@@ -59,9 +58,7 @@ class LexicalTable:
         keep = rank < k
         table = np.full((src_vocab, k), -1, dtype=np.int64)
         table[src_sorted[keep], rank[keep]] = tgt_sorted[keep]
-        tokens = np.bincount(np.concatenate(list(targets) + [np.zeros(0, np.int64)]).astype(np.int64),
-                             minlength=tgt_vocab)
-        frequent = np.argsort(-tokens, kind="stable")
+        frequent = np.argsort(-np.bincount(_concat(targets), minlength=tgt_vocab), kind="stable")  # by token count
         return cls(torch.from_numpy(frequent), torch.from_numpy(table))
 
     @classmethod
@@ -114,6 +111,7 @@ class ShortlistModel:
     def __init__(self, model, ids: Tensor):
         self.model = model
         self.ids = ids  # (C,) on the model's device
+        self._id_list: list[int] | None = None  # `ids` on the host, read once for `model_ids`
         output = model.decoder.output
         if isinstance(output, nn.Linear):
             weight, bias = output.weight.index_select(0, ids), output.bias.index_select(0, ids)
@@ -137,13 +135,22 @@ class ShortlistModel:
         return StepOutput(log_probs=log_probs, state=state, attention=None if weights is None else weights.squeeze(1))
 
     def model_ids(self, tokens: list[int]) -> list[int]:
-        ids = self.ids.tolist()
-        return [ids[t] for t in tokens]
+        if self._id_list is None:
+            self._id_list = self.ids.tolist()
+        return [self._id_list[t] for t in tokens]
+
+
+def _concat(arrays) -> np.ndarray:
+    """One int64 array of many (none at all gives an empty one)."""
+    return np.concatenate([*arrays, np.zeros(0, np.int64)]).astype(np.int64)
 
 
 def write_for_export(model_dir: Path, cache, src_vocab: int, tgt_vocab: int) -> Path:
+    """MODEL_DIR/shortlist.safetensors, renamed into place so a crash leaves none rather than half of one."""
     path = Path(model_dir) / FILE
-    LexicalTable.from_cache(cache, src_vocab, tgt_vocab).save(path)
+    partial = path.with_name(FILE + ".tmp")
+    LexicalTable.from_cache(cache, src_vocab, tgt_vocab).save(partial)
+    partial.replace(path)
     return path
 
 
