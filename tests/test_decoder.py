@@ -113,3 +113,20 @@ def test_tied_output_layer_shares_the_target_embedding():
     out = model(batch.src, batch.src_lengths, batch.tgt_in)
     sequence_loss(out.logits, batch.tgt_out[out.mask]).loss.backward()
     assert decoder.embedding.weight.grad is not None
+
+
+def test_in_place_tanh_equals_torch_tanh_over_its_range():
+    from nmt.model.recurrent import tanh_
+
+    x = torch.cat([torch.linspace(-40, 40, 20001), torch.tensor([0.0, 1e-8, -1e-8])])
+    torch.testing.assert_close(tanh_(x.clone()), torch.tanh(x), atol=1e-6, rtol=0)
+
+
+def test_in_place_activations_only_serve_computations_without_autograd():
+    """Training must keep torch's tanh: the in-place form would break the autograd graph."""
+    from nmt.model.recurrent import in_place_activations
+
+    x = torch.zeros(2, 3)
+    assert not in_place_activations(x)
+    with torch.no_grad():
+        assert in_place_activations(x)

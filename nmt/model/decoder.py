@@ -172,7 +172,8 @@ class Decoder(nn.Module):
         top = hidden[-1]  # (rows, hidden)
         if self.kind == "luong":
             context, weights = self._attend(top, state)
-        out = self.dropout(torch.tanh(self.combine(torch.cat([top, context], dim=-1))))
+        out = self.combine(torch.cat([top, context], dim=-1))  # (rows, output_size)
+        out = self.dropout(recurrent.tanh_(out) if recurrent.in_place_activations(out) else torch.tanh(out))
         next_state = DecoderState(
             hidden=hidden,
             cell=cell,
