@@ -19,7 +19,7 @@ import torch
 from nmt.config import Config
 from nmt.data.batch import Batch
 from nmt.evaluate import score
-from nmt.model.loss import sequence_loss
+from nmt.model.loss import projected_loss
 from nmt.model.seq2seq import build_model
 from nmt.optim import build_optimizer, build_scheduler
 from nmt.translator import Translator
@@ -49,8 +49,10 @@ class TranslationModule(L.LightningModule):
     # ----------------------------------------------------------------------------- training
 
     def forward_loss(self, batch: Batch, teacher_forcing: float = 1.0, label_smoothing: float = 0.0):
-        out = self.model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=teacher_forcing)
-        return sequence_loss(out.logits, batch.tgt_out[out.mask], label_smoothing)
+        """The output layer runs inside the loss, chunk by chunk (`projected_loss`): the
+        (tokens, vocab) logits never exist whole."""
+        out = self.model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=teacher_forcing, project=False)
+        return projected_loss(out.features, self.model.decoder.output, batch.tgt_out[out.mask], label_smoothing)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         train = self.config.train

@@ -46,17 +46,23 @@ def _pack(weight: Tensor, bias: Optional[Tensor]):
 class Int8Linear(nn.Module):
     """`nn.Linear` for inference with an int8 weight: y = x W^T + b, dynamically quantized."""
 
-    def __init__(self, weight: Tensor, bias: Optional[Tensor]):
+    def __init__(self, packed, out_features: int, in_features: int):
+        """packed: fbgemm's packed int8 weight (and bias); use `quantize` or `from_linear`."""
         super().__init__()
+        self.packed = packed
+        self.out_features, self.in_features = out_features, in_features
+        self._unpacked: Optional[tuple[Tensor, ...]] = None  # for `rows`: int8 rows, scales, zero points, bias
+
+    @classmethod
+    def quantize(cls, weight: Tensor, bias: Optional[Tensor]) -> "Int8Linear":
+        """weight (out, in) fp32, quantized per output row."""
         if not int8_available():
             raise NMTError("int8 needs torch's x86 quantized CPU operators (fbgemm), missing from this torch build")
-        self.out_features, self.in_features = weight.shape
-        self.packed = _pack(weight, bias)
-        self._dequantized: Optional[tuple[Tensor, Optional[Tensor]]] = None  # for `rows`, made on first use
+        return cls(_pack(weight, bias), *weight.shape)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
-        return cls(linear.weight, linear.bias)
+        return cls.quantize(linear.weight, linear.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
@@ -64,20 +70,25 @@ class Int8Linear(nn.Module):
         return y.view(*shape[:-1], self.out_features)
 
     def rows(self, ids: Tensor) -> "Int8Linear":
-        """The layer restricted to output rows `ids` (a vocabulary shortlist). Re-quantizing the
-        dequantized rows gives back the same int8 values: each row keeps its own scale."""
-        if self._dequantized is None:
+        """The layer restricted to output rows `ids` (a vocabulary shortlist), per batch: the
+        stored int8 rows and their scales are selected and packed again, not re-quantized (half
+        the cost of quantizing the dequantized rows, same values)."""
+        if self._unpacked is None:
             weight, bias = torch.ops.quantized.linear_unpack(self.packed)
-            self._dequantized = (weight.dequantize(), bias)
-        weight, bias = self._dequantized
-        return Int8Linear(weight.index_select(0, ids), None if bias is None else bias.index_select(0, ids))
+            self._unpacked = (weight.int_repr(), weight.q_per_channel_scales(), weight.q_per_channel_zero_points(), bias)
+        ints, scales, zero_points, bias = self._unpacked
+        ids = ids.to(ints.device)
+        quantized = torch._make_per_channel_quantized_tensor(
+            ints.index_select(0, ids), scales.index_select(0, ids), zero_points.index_select(0, ids), 0)
+        packed = torch.ops.quantized.linear_prepack(quantized, None if bias is None else bias.index_select(0, ids))
+        return Int8Linear(packed, *quantized.shape)
 
 
 class Int8JointProduct:
     """`recurrent.JointProduct` in int8: gates + inputs @ weight."""
 
     def __init__(self, weight: Tensor):
-        self.linear = Int8Linear(weight.t(), None)  # weight (X + H, G): the linear's is (G, X + H)
+        self.linear = Int8Linear.quantize(weight.t(), None)  # weight (X + H, G): the linear's is (G, X + H)
 
     def __call__(self, gates: Tensor, inputs: Tensor) -> Tensor:
         return gates + self.linear(inputs)

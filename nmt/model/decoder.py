@@ -36,9 +36,10 @@ from nmt.vocab import PAD_ID
 
 @dataclass
 class DecoderOutput:
-    logits: Tensor  # (tokens, vocab) for the real target positions, in (batch, tgt_len) row-major order
+    logits: Optional[Tensor]  # (tokens, vocab) for the real target positions, in (batch, tgt_len) row-major order
     mask: Tensor  # (batch, tgt_len) bool, True on real positions: `tgt_out[mask]` are the labels
     attention: Optional[Tensor] = None  # (batch, tgt_len, src_len) when asked for and attention is on
+    features: Optional[Tensor] = None  # (tokens, output_size) what the output layer reads: `logits = output(features)`
 
 
 class Decoder(nn.Module):
@@ -133,12 +134,15 @@ class Decoder(nn.Module):
         teacher_forcing: float = 1.0,
         fused: Optional[bool] = None,
         return_attention: bool = False,
+        project: bool = True,
     ) -> DecoderOutput:
         """Logits for every real position of tgt_in (batch, tgt_len): BOS y1 .. yn, PAD-padded.
 
         teacher_forcing < 1 is scheduled sampling (Bengio et al. 2015): each input after BOS is,
         with probability 1 - teacher_forcing, the model's own greedy prediction instead of the
         reference. `fused`: None picks the fused path where it applies; False forces the step path.
+        `project=False` stops before the output layer (`logits` None): training's loss runs the
+        output layer itself, in chunks (`nmt.model.loss.projected_loss`).
         """
         mask = tgt_in.ne(PAD_ID)  # (batch, tgt_len)
         if fused is None:
@@ -152,8 +156,8 @@ class Decoder(nn.Module):
         else:
             outputs, weights = self._unroll(state, tgt_in, teacher_forcing, return_attention)
             out = outputs[mask]  # (tokens, output_size)
-        logits = self.output(out)  # (tokens, vocab): the widest product, real tokens only
-        return DecoderOutput(logits=logits, mask=mask, attention=weights if return_attention else None)
+        logits = self.output(out) if project else None  # (tokens, vocab): the widest product, real tokens only
+        return DecoderOutput(logits=logits, mask=mask, attention=weights if return_attention else None, features=out)
 
     def _advance(
         self, state: DecoderState, gates: Tensor, rnn_weights: recurrent.StepWeights

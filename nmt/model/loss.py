@@ -7,7 +7,9 @@ exp(sum NLL / sum tokens) over a whole validation set, not an average of per-bat
 
 The (tokens, vocab) matrix is the largest in training, so the gradient is written directly,
 softmax(logits) - q, in one buffer: autograd's chain (log_softmax, gather, sum) would allocate
-and fill several more tensors of that size.
+and fill several more tensors of that size. Training goes one step further (`projected_loss`):
+the output layer and the loss run together over chunks of rows, and each chunk's gradient is
+formed and consumed in the forward pass, so no (tokens, vocab) matrix outlives its chunk.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from nmt.vocab import PAD_ID
 
@@ -75,3 +77,86 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
         grad.index_put_((rows, targets), grad.new_tensor(-(1.0 - smoothing)), accumulate=True)
         grad.mul_(grad_loss)
         return grad.to(ctx.logits_dtype), None, None
+
+
+CHUNK_BYTES = 32 * 2**20  # one chunk's (rows, vocab) fp32 logits; 1,024 rows at 8,000 pieces
+
+
+def projected_loss(features: Tensor, output: nn.Linear, targets: Tensor, label_smoothing: float = 0.0,
+                   chunk_bytes: int = CHUNK_BYTES) -> LossOutput:
+    """`sequence_loss(output(features), targets, label_smoothing)` without the logits matrix.
+
+    features: (tokens, in) what the output layer reads (rows whose target is PAD are dropped,
+    as in `sequence_loss`); output: the output layer (its weight may be tied to an embedding). Per chunk of
+    rows: logits, log-softmax, loss, then the logits' gradient softmax - q and at once its
+    products with the weight and the features; backward only scales those by the incoming
+    gradient. Same values and gradients as the two-step form (a test pins it) with a peak of one
+    chunk's logits instead of several (tokens, vocab) buffers: on the reference model (8,000
+    pieces, 4,096-token batches, 2 AVX2 cores) peak RSS fell by about a third at the same speed
+    (benchmarks/model_step.py --loss, README "Speed").
+    """
+    keep = targets.ne(PAD_ID)
+    if not bool(keep.all()):
+        features, targets = features[keep], targets[keep]
+    tokens = targets.numel()
+    vocab = output.out_features
+    rows = max(64, chunk_bytes // (4 * vocab))
+    summed, nll = _ProjectedCrossEntropy.apply(features, output.weight, output.bias, targets, label_smoothing, rows)
+    return LossOutput(loss=summed / max(tokens, 1), nll=nll, tokens=tokens)
+
+
+class _ProjectedCrossEntropy(torch.autograd.Function):
+    """Summed label-smoothed cross entropy and summed NLL of `features @ weight.T + bias`."""
+
+    @staticmethod
+    def forward(ctx, features: Tensor, weight: Tensor, bias, targets: Tensor, smoothing: float, rows: int):
+        wants = ctx.needs_input_grad[:3]
+        dtype = features.dtype  # bf16 under autocast: the products in bf16, softmax and sums in fp32
+        wide = torch.promote_types(dtype, torch.float32)
+        with torch.autocast(features.device.type, enabled=False):
+            w = weight.to(dtype)
+            b = None if bias is None else bias.to(dtype)
+            grad_features = torch.empty_like(features) if wants[0] else None
+            grad_weight = torch.zeros_like(weight, dtype=wide) if wants[1] else None
+            grad_bias = torch.zeros_like(bias, dtype=wide) if bias is not None and wants[2] else None
+            loss = features.new_zeros((), dtype=wide)
+            nll_total = features.new_zeros((), dtype=wide)
+            share = smoothing / (w.size(0) - 1)
+            for start in range(0, features.size(0), rows):
+                f, t = features[start:start + rows], targets[start:start + rows].unsqueeze(1)  # (c, in), (c, 1)
+                logits = f @ w.t() if b is None else torch.addmm(b, f, w.t())  # (c, vocab)
+                log_probs = torch.log_softmax(logits.to(wide), dim=-1)
+                del logits
+                nll = -log_probs.gather(1, t).sum()
+                nll_total += nll
+                loss += nll * (1.0 - smoothing)
+                if smoothing > 0.0:
+                    loss -= (log_probs.sum() - log_probs[:, PAD_ID].sum()) * share  # -log p over non-pad ids
+                if not any(wants):
+                    continue
+                grad = log_probs.exp_()  # softmax(logits) - q, in the log-probs' buffer
+                if smoothing > 0.0:
+                    grad.sub_(share)
+                    grad[:, PAD_ID].add_(share)
+                grad.scatter_add_(1, t, grad.new_full(t.shape, -(1.0 - smoothing)))
+                if grad_bias is not None:
+                    grad_bias += grad.sum(0)
+                grad = grad.to(dtype)
+                if grad_features is not None:
+                    torch.mm(grad, w, out=grad_features[start:start + rows])
+                if grad_weight is not None:
+                    if dtype == wide:
+                        grad_weight.addmm_(grad.t(), f)
+                    else:  # bf16 product, fp32 sum over chunks
+                        grad_weight += grad.t() @ f
+        ctx.save_for_backward(grad_features, grad_weight, grad_bias)
+        ctx.dtypes = (features.dtype, weight.dtype, None if bias is None else bias.dtype)
+        ctx.mark_non_differentiable(nll_total)
+        return loss, nll_total
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor, _grad_nll: Tensor):
+        grad_features, grad_weight, grad_bias = ctx.saved_tensors
+        scaled = [None if g is None else (g * grad_loss.to(g.dtype)).to(dtype)
+                  for g, dtype in zip((grad_features, grad_weight, grad_bias), ctx.dtypes)]
+        return (*scaled, None, None, None)

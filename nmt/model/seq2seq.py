@@ -57,13 +57,16 @@ class Seq2Seq(nn.Module):
         teacher_forcing: float = 1.0,
         fused: bool | None = None,
         return_attention: bool = False,
+        project: bool = True,
     ) -> DecoderOutput:
         """Training and scoring: logits (tokens, vocab) for the real positions of tgt_in.
 
         tgt_in: (batch, tgt_len) BOS y1 .. yn, PAD-padded. The labels are `tgt_out[output.mask]`.
+        `project=False`: no logits, only the features the output layer reads (`projected_loss`).
         """
         state = self.start(self.encode(src, src_lengths))
-        return self.decoder(state, tgt_in, teacher_forcing, fused=fused, return_attention=return_attention)
+        return self.decoder(state, tgt_in, teacher_forcing, fused=fused, return_attention=return_attention,
+                            project=project)
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
