@@ -87,13 +87,14 @@ def projected_loss(features: Tensor, output: nn.Linear, targets: Tensor, label_s
     """`sequence_loss(output(features), targets, label_smoothing)` without the logits matrix.
 
     features: (tokens, in) what the output layer reads (rows whose target is PAD are dropped,
-    as in `sequence_loss`); output: the output layer (its weight may be tied to an embedding). Per chunk of
-    rows: logits, log-softmax, loss, then the logits' gradient softmax - q and at once its
+    as in `sequence_loss`); output: the output layer (its weight may be tied to an embedding).
+    Per chunk of rows: logits, log-softmax, loss, then the logits' gradient softmax - q and at once its
     products with the weight and the features; backward only scales those by the incoming
     gradient. Same values and gradients as the two-step form (a test pins it) with a peak of one
-    chunk's logits instead of several (tokens, vocab) buffers: on the reference model (8,000
-    pieces, 4,096-token batches, 2 AVX2 cores) peak RSS fell by about a third at the same speed
-    (benchmarks/model_step.py --loss, README "Speed").
+    chunk's logits instead of several (tokens, vocab) buffers. Measured on the reference model
+    (8,000 pieces, 4,096-token batches, 2 AVX2 cores, README "Speed"): the same speed within
+    noise, and a lower peak RSS (1,410-1,678 MB against 1,637-1,782 MB in `train_speed.py` runs;
+    that measure varies by about 200 MB between runs of the same code on this machine).
     """
     keep = targets.ne(PAD_ID)
     if not bool(keep.all()):

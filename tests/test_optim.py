@@ -1,0 +1,31 @@
+import pytest
+import torch
+
+from nmt.config import TrainConfig
+from nmt.optim import build_optimizer
+
+
+@pytest.mark.parametrize("name,reference", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
+def test_adam_runs_torchs_fused_kernel_and_takes_the_same_steps(name, reference):
+    torch.manual_seed(0)
+    start = torch.randn(50, 7)
+    ours = torch.nn.Parameter(start.clone())
+    theirs = torch.nn.Parameter(start.clone())
+    cfg = TrainConfig(optimizer=name, lr=0.01, weight_decay=0.01)
+    optimizer = build_optimizer([ours], cfg)
+    assert optimizer.defaults["fused"] is True
+    plain = reference([theirs], lr=0.01, betas=cfg.betas, weight_decay=0.01)
+    for _ in range(3):
+        grad = torch.randn(50, 7)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        optimizer.step()
+        plain.step()
+    torch.testing.assert_close(ours.detach(), theirs.detach())
+    assert not torch.equal(ours.detach(), start)
+
+
+def test_frozen_parameters_are_left_out():
+    frozen = torch.nn.Parameter(torch.zeros(3), requires_grad=False)
+    trained = torch.nn.Parameter(torch.zeros(3))
+    optimizer = build_optimizer([frozen, trained], TrainConfig())
+    assert [p for group in optimizer.param_groups for p in group["params"]] == [trained]
