@@ -30,6 +30,7 @@ from nmt.config import DecoderConfig
 from nmt.model import recurrent
 from nmt.model.attention import build_attention
 from nmt.model.bridge import BridgeOutput
+from nmt.model.dropout import Dropout
 from nmt.model.state import DecoderState, EncoderOutput, StepOutput
 from nmt.vocab import PAD_ID
 
@@ -52,7 +53,7 @@ class Decoder(nn.Module):
         # a tied output layer reads the attentional vector through the embedding matrix
         self.output_size = cfg.emb_size if cfg.tie_embeddings else cfg.hidden_size
         self.embedding = embedding or nn.Embedding(vocab_size, cfg.emb_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.attention = None
         self.attention_name = {"luong": f"luong {cfg.score}"}.get(cfg.attention, cfg.attention)
         if cfg.attention != "none":

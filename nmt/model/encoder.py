@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.config import EncoderConfig
+from nmt.model.dropout import Dropout
 from nmt.model.recurrent import CELLS
 from nmt.model.state import EncoderOutput
 from nmt.vocab import PAD_ID
@@ -70,7 +71,7 @@ class Encoder(nn.Module):
         self.directions = 2 if cfg.bidirectional else 1
         self.hidden_size = cfg.hidden_size
         self.embedding = embedding or nn.Embedding(vocab_size, cfg.emb_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(cfg.dropout)  # on embeddings and between layers
+        self.dropout = Dropout(cfg.dropout)  # on embeddings and between layers
         sizes = [cfg.emb_size] + [self.output_size] * (cfg.layers - 1)
         self.layers = nn.ModuleList(EncoderLayer(cfg.cell, size, cfg.hidden_size, cfg.bidirectional) for size in sizes)
 

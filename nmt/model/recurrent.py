@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.model.dropout import dropout
+
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: torch stacks them row-wise
 
@@ -102,7 +104,7 @@ def step(
     new_hidden, new_cell = [], []
     for layer, w_hh in enumerate(weights.hidden):
         if layer > 0:
-            below = F.dropout(new_hidden[-1], weights.dropout, weights.dropout > 0)
+            below = dropout(new_hidden[-1], weights.dropout, weights.dropout > 0)
             gates = torch.addmm(weights.input_bias[layer], below, weights.input[layer])
         if layer == 0 and joint is not None:
             inputs = hidden[0] if extra is None else torch.cat([extra, hidden[0]], dim=1)  # (rows, X + H)
