@@ -130,3 +130,28 @@ def test_in_place_activations_only_serve_computations_without_autograd():
     assert not in_place_activations(x)
     with torch.no_grad():
         assert in_place_activations(x)
+
+
+def test_search_weights_follow_a_fused_adam_step_between_evaluations():
+    """torch's fused Adam changes parameters without bumping their versions: validation after a
+    training step must still search with the new weights (it did not, once: stale val BLEU)."""
+    model = tiny_model(attention="general")
+    batch = random_batch()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05, fused=True)
+
+    def first_step_log_probs():
+        with torch.no_grad():
+            state = model.start(model.encode(batch.src, batch.src_lengths))
+            return model.step(state, batch.tgt_in[:, 0]).log_probs
+
+    model.eval()
+    before = first_step_log_probs()
+    model.train()
+    out = model(batch.src, batch.src_lengths, batch.tgt_in)
+    sequence_loss(out.logits, batch.tgt_out[out.mask]).loss.backward()
+    optimizer.step()
+    model.eval()
+    after = first_step_log_probs()
+    model.decoder._decoding = None  # what a fresh cache computes
+    torch.testing.assert_close(after, first_step_log_probs())
+    assert not torch.allclose(before, after)

@@ -118,9 +118,16 @@ class Decoder(nn.Module):
             gates = recurrent.input_gates(self.rnn, self.embedding(prev_tokens))
         return self._advance(state, gates, arranged.step)
 
+    def train(self, mode: bool = True) -> "Decoder":
+        """Switching between training and evaluation drops the search cache: fused optimizers
+        (torch's fused Adam) update parameters in place without bumping their version counters,
+        so the version key alone would keep serving the weights of an earlier step."""
+        self._decoding = None
+        return super().train(mode)
+
     def decoding_weights(self) -> recurrent.DecodingWeights:
         """The RNN's weights arranged for search; cached until a parameter is replaced or changed
-        in place (an optimizer step, `load_state_dict`, `.to()`)."""
+        in place (`load_state_dict`, `.to()`, an in-place edit) or the module changes mode (`train`)."""
         params = (self.embedding.weight, *self.rnn.parameters())
         key = tuple((p.data_ptr(), p._version) for p in params)
         if self._decoding is None or self._decoding[0] != key:
