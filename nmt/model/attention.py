@@ -83,7 +83,7 @@ class BahdanauAttention(Attention):
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         q = self.query(query).unsqueeze(2)  # (batch, queries, 1, attention_size)
         hidden = q + keys.unsqueeze(1)  # (batch, queries, src_len, attention_size)
-        hidden = recurrent.tanh_(hidden) if recurrent.in_place_activations(hidden) else torch.tanh(hidden)
+        hidden = recurrent.tanh(hidden)
         return self.energy(hidden).squeeze(-1)  # (batch, queries, src_len)
 
 

@@ -185,7 +185,7 @@ class Decoder(nn.Module):
         if self.kind == "luong":
             context, weights = self._attend(top, state)
         out = self.combine(torch.cat([top, context], dim=-1))  # (rows, output_size)
-        out = self.dropout(recurrent.tanh_(out) if recurrent.in_place_activations(out) else torch.tanh(out))
+        out = self.dropout(recurrent.tanh(out))
         next_state = DecoderState(
             hidden=hidden,
             cell=cell,

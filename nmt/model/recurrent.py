@@ -117,7 +117,7 @@ def step(
         elif weights.mode == "GRU":
             h = _gru(gates, torch.addmm(weights.hidden_bias[layer], hidden[layer], w_hh), hidden[layer])
         else:
-            h = tanh_(pre) if in_place_activations(pre) else torch.tanh(pre)
+            h = tanh(pre)
         new_hidden.append(h)
     return _stack(new_hidden), (_stack(new_cell) if new_cell else None)
 
@@ -182,6 +182,11 @@ def tanh_(x: Tensor) -> Tensor:
     return x.mul_(2).sigmoid_().mul_(2).sub_(1)
 
 
+def tanh(x: Tensor) -> Tensor:
+    """tanh of a fresh result: `tanh_` in place where `in_place_activations` allows, else torch's."""
+    return tanh_(x) if in_place_activations(x) else torch.tanh(x)
+
+
 def _lstm(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """gates: (batch, 4 * hidden) pre-activations in torch's order: input, forget, cell, output."""
     if in_place_activations(gates):
@@ -209,5 +214,5 @@ def _gru(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
     r = torch.sigmoid(i_r + h_r)
     z = torch.sigmoid(i_z + h_z)
     n = i_n + r * h_n
-    n = tanh_(n) if in_place_activations(n) else torch.tanh(n)
+    n = tanh(n)
     return n + z * (h - n)  # (1 - z) * n + z * h
