@@ -6,6 +6,7 @@ and each operator's share, so a before/after pair of profiles can be compared as
 
     python benchmarks/profile_decode.py --model /work/speed-runs/ref-de-en/export --beam 5
     python benchmarks/profile_decode.py --model DIR --beam 1 --rows 30 --threads 1
+    python benchmarks/profile_decode.py --model DIR --int8 --shortlist 100,50 --fixed-length 15
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from nmt.allocator import tune_malloc
+from nmt.search_options import shortlist_sizes
 from nmt.translator import Translator
 
 DEFAULT_DATA = os.environ.get("NMT_DATA_DIR", "../shared/data/multi30k")
@@ -35,14 +37,22 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--rows", type=int, default=25, help="operators shown")
-    parser.add_argument("--fast", nargs="*", default=[], help="fast inference options (as the Translator takes them)")
+    parser.add_argument("--int8", action="store_true", help="the int8 decoder, as `nmt translate --int8` runs it")
+    parser.add_argument("--shortlist", type=shortlist_sizes, metavar="F,K",
+                        help="decode over the model's vocabulary shortlist, as `--shortlist F,K` runs it")
+    parser.add_argument("--fixed-length", type=int, metavar="N",
+                        help="every output exactly N pieces (the same work whatever the model ends)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     tune_malloc()
     lines = (args.data_dir / f"test2016.{args.src}").read_text(encoding="utf-8").splitlines()[: args.sentences]
-    translator = Translator.load(args.model, batch_size=args.batch_size)
-    config = translator.search_config.model_copy(update={"beam_size": args.beam, "nbest": 1})
+    translator = Translator.load(args.model, batch_size=args.batch_size, int8=args.int8, shortlist=args.shortlist)
+    update = {"beam_size": args.beam, "nbest": 1}
+    if args.fixed_length:
+        n = args.fixed_length
+        update |= {"min_len": n, "max_len": n, "max_len_ratio": 0.0, "max_len_const": n}
+    config = translator.search_config.model_copy(update=update)
     translator.translate(lines[: args.batch_size], config)  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
@@ -52,7 +62,8 @@ def main() -> None:
     print(averages.table(sort_by="self_cpu_time_total", row_limit=args.rows))
     total = sum(e.self_cpu_time_total for e in averages)
     shares = sorted(((e.key, e.self_cpu_time_total / total) for e in averages), key=lambda kv: -kv[1])
-    print(json.dumps({"beam": args.beam, "batch_size": args.batch_size, "sentences": len(lines),
+    print(json.dumps({"beam": args.beam, "batch_size": args.batch_size, "int8": args.int8,
+                      "shortlist": args.shortlist, "fixed_length": args.fixed_length, "sentences": len(lines),
                       "threads": torch.get_num_threads(), "seconds_under_profiler": round(seconds, 3),
                       "self_cpu_share": {k: round(v, 4) for k, v in shares[: args.rows]}}))
 

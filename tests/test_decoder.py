@@ -155,3 +155,27 @@ def test_search_weights_follow_a_fused_adam_step_between_evaluations():
     model.decoder._decoding = None  # what a fresh cache computes
     torch.testing.assert_close(after, first_step_log_probs())
     assert not torch.allclose(before, after)
+
+
+def test_search_weights_are_arranged_once_across_batches_in_eval_mode(monkeypatch):
+    """The Translator calls `eval()` and restores the mode around every batch: that must not throw
+    the arranged weights away (it did, once: the gate table and int8 packing redone per batch,
+    about a quarter of an int8 beam search)."""
+    from nmt.model import recurrent
+
+    built = []
+    arrange = recurrent.decoding_weights
+    monkeypatch.setattr(recurrent, "decoding_weights", lambda *a, **k: built.append(1) or arrange(*a, **k))
+    model = tiny_model(attention="general").eval()
+    batch = random_batch()
+    for _ in range(3):
+        model.eval()
+        with torch.no_grad():
+            model.step(model.start(model.encode(batch.src, batch.src_lengths)), batch.tgt_in[:, 0])
+        model.train(False)
+    assert len(built) == 1
+    model.train()
+    model.eval()
+    with torch.no_grad():
+        model.step(model.start(model.encode(batch.src, batch.src_lengths)), batch.tgt_in[:, 0])
+    assert len(built) == 2

@@ -121,8 +121,10 @@ class Decoder(nn.Module):
     def train(self, mode: bool = True) -> "Decoder":
         """Switching between training and evaluation drops the search cache: fused optimizers
         (torch's fused Adam) update parameters in place without bumping their version counters,
-        so the version key alone would keep serving the weights of an earlier step."""
-        self._decoding = None
+        so the version key alone would keep serving the weights of an earlier step. Setting the
+        mode the module is already in keeps it (the Translator calls `eval()` per batch)."""
+        if mode != self.training:
+            self._decoding = None
         return super().train(mode)
 
     def decoding_weights(self) -> recurrent.DecodingWeights:
