@@ -55,7 +55,7 @@ sys.path.insert(0, str(HERE))
 
 from train_speed import VARIANTS, machine, run_child  # noqa: E402  (sibling script)
 
-from nmt.search_options import shortlist_sizes  # noqa: E402
+from nmt.search_options import DEFAULT_SHORTLIST, shortlist_sizes  # noqa: E402
 
 ONMT_VERSION = "3.5.1"
 # OpenNMT-py imports every transform module at start-up, hence spacy, fasttext and ahocorasick
@@ -370,9 +370,10 @@ def main() -> None:
                              "(default: %(default)s)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where both toolkits train and decode (default: %(default)s)")
-    parser.add_argument("--shortlist", type=shortlist_sizes, default=(100, 50), metavar="F,K",
-                        help="nmt's vocabulary shortlist rows: F frequent pieces + K per source piece (default: 100,50; "
-                             "the nmt model needs its shortlist.safetensors: `nmt shortlist MODEL_DIR`)")
+    parser.add_argument("--shortlist", type=shortlist_sizes, default=DEFAULT_SHORTLIST, metavar="F,K",
+                        help="nmt's vocabulary shortlist rows: F frequent pieces + K per source piece (default: "
+                             "%d,%d; the nmt model needs its shortlist.safetensors: `nmt shortlist MODEL_DIR`)"
+                             % DEFAULT_SHORTLIST)
     parser.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=None)
     parser.add_argument("--no-mixed", action="store_true", help="on a GPU: fp32 rows only")
     parser.add_argument("--onmt-python", help="a Python that imports OpenNMT-py already (skips the install)")

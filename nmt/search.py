@@ -230,12 +230,16 @@ def _store(finished: _Finished, open_: _Open, cand: _Candidates, ended: Tensor, 
     rows = where[:, 0] * w + cand.parent[ended]  # (m,) model rows of their parents
     tokens = history[rows, :step].tolist()
     scores = cand.score[ended].tolist()
+    sentences = open_.sentence[where[:, 0]].tolist()
+    thresholds: dict[int, float] = {}  # sentence row -> threshold after its last hypothesis here
     for i, (row, sentence_row) in enumerate(zip(rows.tolist(), where[:, 0].tolist())):
         att = None
         if weights is not None:
             att = weights[row, :step, : open_.src_len[sentence_row]].clone()
-        sentence = int(open_.sentence[sentence_row])
-        open_.threshold[sentence_row] = finished.add(sentence, tokens[i], scores[i], att)
+        thresholds[sentence_row] = finished.add(sentences[i], tokens[i], scores[i], att)
+    index = torch.tensor(list(thresholds), device=open_.threshold.device)
+    open_.threshold[index] = torch.tensor(list(thresholds.values()), dtype=open_.threshold.dtype,
+                                          device=open_.threshold.device)
 
 
 @torch.no_grad()
