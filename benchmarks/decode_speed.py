@@ -12,6 +12,7 @@ a fixed length: the mean reference length of the test set in pieces. The JSON sa
 
     python benchmarks/decode_speed.py                       # random weights, 2 threads
     python benchmarks/decode_speed.py --model runs/multi30k-de-en/export --threads 2
+    python benchmarks/decode_speed.py --model DIR --int8 --shortlist 100,50 100,20 100,10 --batch-sizes 1 64
 """
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ def main() -> None:
     parser.add_argument("--batch1-sentences", type=int, default=200, help="sentences timed at batch size 1")
     parser.add_argument("--sentences", type=int, default=1000, help="sentences timed at larger batch sizes")
     parser.add_argument("--int8", action="store_true", help="also time the int8 decoder (CPU), as `--int8` runs it")
-    parser.add_argument("--shortlist", type=shortlist_sizes, metavar="F,K",
-                        help="with --model: also time each precision over the model's vocabulary shortlist, as "
-                             "`--shortlist F,K` runs it")
+    parser.add_argument("--shortlist", type=shortlist_sizes, nargs="+", metavar="F,K",
+                        help="with --model: also time each precision over the model's vocabulary shortlist at each "
+                             "size given, as `--shortlist F,K` runs it")
     args = parser.parse_args()
     if args.shortlist and args.model is None:
         parser.error("--shortlist needs --model (a trained export with its shortlist.safetensors)")
@@ -128,7 +129,8 @@ def main() -> None:
     results, skipped = [], []
     precisions = ("fp32", "int8", "bf16") if args.int8 else ("fp32", "bf16")
     fp32_model = translator.model
-    table = (LexicalTable.load(args.model / FILE), *args.shortlist) if args.shortlist else None
+    lexical = LexicalTable.load(args.model / FILE) if args.shortlist else None
+    shortlists = [None] + [(lexical, *sizes) for sizes in args.shortlist or []]
     for precision in precisions:
         if precision == "int8":
             translator.model = quantize_decoder(copy.deepcopy(fp32_model))
@@ -139,14 +141,14 @@ def main() -> None:
                 skipped.append({"precision": "bf16", "reason": reason})
                 continue
             translator.model.to(torch.bfloat16)
-        for shortlist in [None] + ([table] if table else []):
+        for shortlist in shortlists:
             translator.shortlist = shortlist
             for beam in args.beams:
                 for batch_size in args.batch_sizes:
                     count = args.batch1_sentences if batch_size == 1 else args.sentences
                     row = time_one(translator, sources[:count], beam, batch_size,
                                    references[:count] if args.model is not None else None)
-                    label = {"shortlist": ",".join(map(str, args.shortlist))} if shortlist else {}
+                    label = {"shortlist": ",".join(map(str, shortlist[1:]))} if shortlist else {}
                     results.append({"precision": precision, **label, **row})
                     print(json.dumps(results[-1]), flush=True)
         translator.shortlist = None
