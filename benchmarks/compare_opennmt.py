@@ -264,9 +264,6 @@ def decode_onmt(tools: dict, checkpoint: Path, files: dict, spm_model: Path, wor
 def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool, length: Optional[int] = None,
                device: str = "cpu", shortlist: Optional[tuple[int, int]] = None) -> dict:
     """In a child process (its own RSS and thread setting): `Translator.translate` wall time."""
-    search = {"beam_size": beam, "nbest": 1}
-    if length:
-        search |= {"min_len": length, "max_len": length, "max_len_ratio": 0.0, "max_len_const": length}
     code = (
         "import json, sys, time, torch\n"
         f"torch.set_num_threads({threads})\n"
@@ -275,7 +272,8 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
         "tune_malloc()\n"
         "lines = json.load(sys.stdin)\n"
         f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8}, shortlist={shortlist!r})\n"
-        f"config = t.search_config.model_copy(update={search!r})\n"
+        f"config = t.search_config.model_copy(update={{'beam_size': {beam}, 'nbest': 1}})\n"
+        + (f"config = config.fixed_length({length})\n" if length else "") +
         "start = time.perf_counter(); out = t.translate(lines, config); seconds = time.perf_counter() - start\n"
         "tokens = sum(len(x.hypotheses[0].tokens) for x in out if x.hypotheses)\n"
         "print(json.dumps({'seconds': seconds, 'output_tokens': tokens, 'hyps': [x.text for x in out]}))\n"

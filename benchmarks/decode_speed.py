@@ -65,7 +65,7 @@ def load_translator(args: argparse.Namespace, references: list[str]) -> tuple[Tr
     torch.manual_seed(0)
     model = build_model(ModelConfig(), tokenizer.src_vocab_size, tokenizer.tgt_vocab_size).to(args.device).eval()
     length = round(statistics.mean(len(ids) for ids in tokenizer.encode_tgt(references)))
-    fixed = SearchConfig(beam_size=1, min_len=length, max_len=length, max_len_ratio=0.0, max_len_const=length)
+    fixed = SearchConfig(beam_size=1).fixed_length(length)
     info = {"weights": "random (reference architecture)", "tokenizer": origin,
             "output_length": f"fixed: {length} pieces + EOS (mean test reference length)"}
     return Translator(model, tokenizer, fixed, device=args.device), info

@@ -48,11 +48,9 @@ def main() -> None:
     tune_malloc()
     lines = (args.data_dir / f"test2016.{args.src}").read_text(encoding="utf-8").splitlines()[: args.sentences]
     translator = Translator.load(args.model, batch_size=args.batch_size, int8=args.int8, shortlist=args.shortlist)
-    update = {"beam_size": args.beam, "nbest": 1}
+    config = translator.search_config.model_copy(update={"beam_size": args.beam, "nbest": 1})
     if args.fixed_length:
-        n = args.fixed_length
-        update |= {"min_len": n, "max_len": n, "max_len_ratio": 0.0, "max_len_const": n}
-    config = translator.search_config.model_copy(update=update)
+        config = config.fixed_length(args.fixed_length)
     translator.translate(lines[: args.batch_size], config)  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()

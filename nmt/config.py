@@ -171,6 +171,11 @@ class SearchConfig(Section):
             raise ValueError(f"nbest ({self.nbest}) must be at most beam_size ({self.beam_size})")
         return self
 
+    def fixed_length(self, n: int) -> "SearchConfig":
+        """This config with every output exactly `n` tokens: the same search work whatever the
+        model would end, so speed comparisons (benchmarks) are like for like."""
+        return self.model_copy(update={"min_len": n, "max_len": n, "max_len_ratio": 0.0, "max_len_const": n})
+
 
 # ----------------------------------------------------------------------------- train
 

@@ -15,6 +15,7 @@ from nmt.config import SearchConfig
 from nmt.model.state import DecoderState, EncoderOutput, StepOutput
 from nmt.search import beam_search, greedy_search, length_penalty, search
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from tiny_models import random_batch, tiny_model
 
 A, B, C = 4, 5, 6  # output tokens of the table model
 
@@ -329,3 +330,14 @@ def test_scores_and_attention_agree_with_teacher_forcing(name):
 def test_search_config_rejects_nbest_above_beam_size():
     with pytest.raises(ValueError, match="nbest"):
         SearchConfig(beam_size=2, nbest=3)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_fixed_length_config_makes_every_output_exactly_that_long(beam):
+    """Benchmarks compare toolkits with every output forced to one length (`fixed_length`)."""
+    model = tiny_model().eval()
+    batch = random_batch(sentences=5, seed=3)
+    config = SearchConfig(beam_size=beam, nbest=beam).fixed_length(6)
+    assert (config.min_len, config.max_len, config.max_len_ratio, config.max_len_const) == (6, 6, 0.0, 6)
+    nbest = search(model, batch.src, batch.src_lengths, config)
+    assert [len(h.tokens) for hyps in nbest for h in hyps] == [6] * (5 * beam)
