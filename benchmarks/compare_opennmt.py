@@ -58,6 +58,7 @@ from train_speed import VARIANTS, machine, run_child  # noqa: E402  (sibling scr
 from nmt.search_options import DEFAULT_SHORTLIST, shortlist_sizes  # noqa: E402
 
 ONMT_VERSION = "3.5.1"
+ONMT_REPORT_EVERY = 10  # OpenNMT-py's throughput is read from its step reports: the window edges must fall on one
 # OpenNMT-py imports every transform module at start-up, hence spacy, fasttext and ahocorasick
 ONMT_DEPENDENCIES = ["configargparse", "pyyaml", "sentencepiece", "sacrebleu", "tensorboard", "six", "rapidfuzz",
                      "pyonmttok>=1.37,<2", "pyahocorasick", "fasttext-wheel", "spacy"]
@@ -179,7 +180,7 @@ def onmt_config(files: dict, work: Path, steps: int, device: str = "cpu", fp16: 
         "max_grad_norm": 1.0, "label_smoothing": 0.1, "batch_type": "tokens", "batch_size": 4096,
         "normalization": "tokens", "valid_batch_size": 64, "accum_count": [1], "param_init": 0.1, "seed": 1234,
         "world_size": 1, "gpu_ranks": [0] if device == "cuda" else [], "num_workers": 2 if device == "cuda" else 0,
-        "model_dtype": "fp16" if fp16 else "fp32", "report_every": 10,
+        "model_dtype": "fp16" if fp16 else "fp32", "report_every": ONMT_REPORT_EVERY,
         "train_steps": steps, "valid_steps": 10 * steps, "save_checkpoint_steps": steps,
         "save_model": str(work / ("onmt-fp16-model" if fp16 else "onmt-model")),
     }
@@ -376,6 +377,10 @@ def main() -> None:
     parser.add_argument("--no-mixed", action="store_true", help="on a GPU: fp32 rows only")
     parser.add_argument("--onmt-python", help="a Python that imports OpenNMT-py already (skips the install)")
     args = parser.parse_args()
+    n = ONMT_REPORT_EVERY
+    if not args.skip_train and (args.warmup < n or args.warmup % n or args.steps <= args.warmup or args.steps % n):
+        parser.error(f"--warmup and --steps must be multiples of {n} (OpenNMT-py reports every {n} steps), "
+                     f"with --steps above --warmup; got --warmup {args.warmup} --steps {args.steps}")
     work = args.work or Path(tempfile.mkdtemp(prefix="compare-opennmt-"))
     work.mkdir(parents=True, exist_ok=True)
     data_dir = str(args.data_dir.resolve())
