@@ -42,7 +42,8 @@ def shortlist_sizes(text: str) -> tuple[int, int]:
     try:
         frequent, per_source = (int(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected F,K (e.g. 100,50), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected F,K (e.g. {DEFAULT_SHORTLIST[0]},{DEFAULT_SHORTLIST[1]}), "
+                                         f"got {text!r}") from None
     if frequent < 0 or per_source < 0:
         raise argparse.ArgumentTypeError(f"sizes must be >= 0, got {text!r}")
     return frequent, per_source
