@@ -263,7 +263,7 @@ def decode_onmt(tools: dict, checkpoint: Path, files: dict, spm_model: Path, wor
 
 
 def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool, length: Optional[int] = None,
-               device: str = "cpu", shortlist: Optional[tuple[int, int]] = None) -> dict:
+               device: str = "cpu", shortlist: Optional[tuple[int, int]] = None, early_stop: bool = False) -> dict:
     """In a child process (its own RSS and thread setting): `Translator.translate` wall time."""
     code = (
         "import json, sys, time, torch\n"
@@ -273,7 +273,7 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
         "tune_malloc()\n"
         "lines = json.load(sys.stdin)\n"
         f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8}, shortlist={shortlist!r})\n"
-        f"config = t.search_config.model_copy(update={{'beam_size': {beam}, 'nbest': 1}})\n"
+        f"config = t.search_config.model_copy(update={{'beam_size': {beam}, 'nbest': 1, 'early_stop': {early_stop}}})\n"
         + (f"config = config.fixed_length({length})\n" if length else "") +
         "start = time.perf_counter(); out = t.translate(lines, config); seconds = time.perf_counter() - start\n"
         "tokens = sum(len(x.hypotheses[0].tokens) for x in out if x.hypotheses)\n"
@@ -306,7 +306,8 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
 def decode_table(tools: dict, nmt_model: Path, onmt_model: Path, files: dict, spm_model: Path, work: Path,
                  args: argparse.Namespace) -> dict:
     """test2016 greedy and beam 5 in both toolkits, nmt exact and int8 (CPU), each also with the
-    vocabulary shortlist unless `--no-shortlist`; as the models end their outputs, and with every output `--fixed-length` pieces long (like for like in work)."""
+    vocabulary shortlist unless `--no-shortlist`; as the models end their outputs, and with every output `--fixed-length` pieces long (like for like in work).
+    Beam 5 as the models end also runs nmt with `--early-stop`, alone and with the last label's options."""
     lines = (args.data_dir / "test2016.de").read_text(encoding="utf-8").splitlines()
     refs = (args.data_dir / "test2016.en").read_text(encoding="utf-8").splitlines()
     rows = []
@@ -321,10 +322,13 @@ def decode_table(tools: dict, nmt_model: Path, onmt_model: Path, files: dict, sp
             labels = ("exact", "int8") if args.device == "cpu" else ("exact",)
             if args.shortlist:
                 labels += tuple(f"{label}+shortlist" if label != "exact" else "shortlist" for label in labels)
+            if args.early_stop and beam > 1 and length is None:  # a fixed length leaves nothing to stop early
+                fast = labels[-1]
+                labels += ("early-stop",) + ((f"{fast}+early-stop",) if fast != "exact" else ())
             for label in labels:
                 mine = fastest(args.decode_repeats, lambda: decode_nmt(
                     nmt_model, lines, beam, args.threads, int8="int8" in label, length=length, device=args.device,
-                    shortlist=args.shortlist if "shortlist" in label else None))
+                    shortlist=args.shortlist if "shortlist" in label else None, early_stop="early-stop" in label))
                 rows.append({**base, "nmt": label, "nmt_sent_per_s": mine["sentences_per_s"],
                              "nmt_bleu": bleu(mine["hyps"], refs), "nmt_output_tokens": mine["output_tokens"],
                              "speed_vs_opennmt": ratio(mine["sentences_per_s"], theirs["sentences_per_s"]),
@@ -374,6 +378,9 @@ def main() -> None:
                              "%d,%d; the nmt model needs its shortlist.safetensors: `nmt shortlist MODEL_DIR`)"
                              % DEFAULT_SHORTLIST)
     parser.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=None)
+    parser.add_argument("--no-early-stop", dest="early_stop", action="store_false",
+                        help="leave out the beam-5 rows (as the models end) that nmt decodes with `--early-stop`, "
+                             "alone and with the other fast options")
     parser.add_argument("--no-mixed", action="store_true", help="on a GPU: fp32 rows only")
     parser.add_argument("--onmt-python", help="a Python that imports OpenNMT-py already (skips the install)")
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 """Decoding speed through the `Translator` (text in, text out) on Multi30k test2016.
 
-Sentences/s and output tokens/s for greedy and beam 5 at batch sizes 1 / 32 / 128, fp32 and bf16
+Sentences/s, output tokens/s and decoder rows (hypotheses x steps: the work, free of timing
+noise) for greedy and beam 5 at batch sizes 1 / 32 / 128, fp32 and bf16
 (bf16 only where the hardware has it natively; elsewhere it is reported as skipped with the
 reason, not measured). Load time and one warm-up batch are excluded from the rates.
 
@@ -13,6 +14,7 @@ a fixed length: the mean reference length of the test set in pieces. The JSON sa
     python benchmarks/decode_speed.py                       # random weights, 2 threads
     python benchmarks/decode_speed.py --model runs/multi30k-de-en/export --threads 2
     python benchmarks/decode_speed.py --model DIR --int8 --shortlist 100,50 100,20 100,10 --batch-sizes 1 64
+    python benchmarks/decode_speed.py --model DIR --int8 --shortlist 100,20 --beams 5 --early-stop
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from nmt.search_options import shortlist_sizes
 from nmt.shortlist import FILE, LexicalTable
 from nmt.precision import cpu_capability, native_bf16
 from nmt.tokenizer import Tokenizer, TrainingTextWriter, train_tokenizer
+import nmt.translator
 from nmt.translator import Translator
 
 DEFAULT_DATA = os.environ.get("NMT_DATA_DIR", "../shared/data/multi30k")
@@ -71,20 +74,49 @@ def load_translator(args: argparse.Namespace, references: list[str]) -> tuple[Tr
     return Translator(model, tokenizer, fixed, device=args.device), info
 
 
+class RowCounter:
+    """Counts the rows every decoder step runs (hypotheses x steps): the search's work, which
+    unlike the time does not move with the machine's noise. Installed around the Translator's
+    `search` for the benchmark only."""
+
+    def __init__(self):
+        self.rows = 0
+        self._search = nmt.translator.search
+        nmt.translator.search = self.search
+
+    def search(self, model, *args, **kwargs):
+        counter, step = self, model.step
+
+        class Counting:
+            def __getattr__(self, name):
+                return getattr(model, name)
+
+            def step(self, state, prev):
+                counter.rows += prev.numel()
+                return step(state, prev)
+
+        return self._search(Counting(), *args, **kwargs)
+
+
+ROWS = RowCounter()
+
+
 def time_one(translator: Translator, lines: list[str], beam: int, batch_size: int,
-             references: list[str] | None = None) -> dict:
+             references: list[str] | None = None, early_stop: bool = False) -> dict:
     """Sentences/s and output tokens/s; with `references` (a trained model) also BLEU of these lines."""
-    config = translator.search_config.model_copy(update={"beam_size": beam, "nbest": 1})
+    config = translator.search_config.model_copy(update={"beam_size": beam, "nbest": 1, "early_stop": early_stop})
     translator.batch_size = batch_size
     translator.translate(lines[:batch_size], config)  # warm-up: allocator, kernels
+    ROWS.rows = 0
     start = time.perf_counter()
     results = translator.translate(lines, config)
     seconds = time.perf_counter() - start
+    rows = ROWS.rows
     tokens = sum(len(t.hypotheses[0].tokens) for t in results if t.hypotheses)
     score = {}
     if references is not None:
         score = {"bleu": round(sacrebleu.corpus_bleu([t.text for t in results], [references]).score, 2)}
-    return {**score, "load_average_1min": round(os.getloadavg()[0], 2), "beam": beam, "batch_size": batch_size, "sentences": len(lines), "output_tokens": tokens,
+    return {**score, "load_average_1min": round(os.getloadavg()[0], 2), "beam": beam, "batch_size": batch_size, "sentences": len(lines), "output_tokens": tokens, "decoder_rows": rows,
             "seconds": round(seconds, 3), "sentences_per_s": round(len(lines) / seconds, 1),
             "tokens_per_s": round(tokens / seconds, 1)}
 
@@ -115,6 +147,8 @@ def main() -> None:
     parser.add_argument("--shortlist", type=shortlist_sizes, nargs="+", metavar="F,K",
                         help="with --model: also time each precision over the model's vocabulary shortlist at each "
                              "size given, as `--shortlist F,K` runs it")
+    parser.add_argument("--early-stop", action="store_true",
+                        help="also time every beam search row with `--early-stop`, right after the exact one")
     args = parser.parse_args()
     if args.shortlist and args.model is None:
         parser.error("--shortlist needs --model (a trained export with its shortlist.safetensors)")
@@ -146,11 +180,13 @@ def main() -> None:
             for beam in args.beams:
                 for batch_size in args.batch_sizes:
                     count = args.batch1_sentences if batch_size == 1 else args.sentences
-                    row = time_one(translator, sources[:count], beam, batch_size,
-                                   references[:count] if args.model is not None else None)
-                    label = {"shortlist": ",".join(map(str, shortlist[1:]))} if shortlist else {}
-                    results.append({"precision": precision, **label, **row})
-                    print(json.dumps(results[-1]), flush=True)
+                    for early_stop in (False, True) if args.early_stop and beam > 1 else (False,):
+                        row = time_one(translator, sources[:count], beam, batch_size,
+                                       references[:count] if args.model is not None else None, early_stop)
+                        label = {"shortlist": ",".join(map(str, shortlist[1:]))} if shortlist else {}
+                        label |= {"early_stop": True} if early_stop else {}
+                        results.append({"precision": precision, **label, **row})
+                        print(json.dumps(results[-1]), flush=True)
         translator.shortlist = None
     summary = {
         "benchmark": "decode_speed", "data": f"{args.data_dir}/test2016.{args.src} ({len(sources)} lines)",

@@ -255,6 +255,8 @@ def beam_search(
     length the penalty allows (log-probabilities only fall, the penalty grows at most to that
     length), or at its maximum length. With beam size 1 and `length_penalty: none` this is
     greedy search; with a length penalty a longer hypothesis may still win after the first EOS.
+    With `config.early_stop` the bound takes the penalty at the next step's length instead of
+    the longest: a sentence stops once no open beam would win if it ended at the next step.
 
     src (batch, src_len) padded ids, src_lengths (batch,). Returns the n-best list of every
     sentence, best first, in input order.
@@ -279,7 +281,9 @@ def beam_search(
             weights = out.attention.new_zeros(n * w, steps, src.size(1))
         if bool(ended.any()):
             _store(finished, open_, cand, ended, step, history, weights, w)
-        done = (beams.score[:, 0] / open_.best_penalty).le(open_.threshold)  # (n,) none can win
+        # the open beams hold step + 1 tokens; ending next step, step + 2 count for the penalty
+        penalty = length_penalty(step + 2, config) if config.early_stop else open_.best_penalty
+        done = (beams.score[:, 0] / penalty).le(open_.threshold)  # (n,) none can win
         rows = (torch.arange(n, device=src.device) * w).unsqueeze(1) + beams.parent  # (n, width)
         if bool(done.any()):
             keep = (~done).nonzero().squeeze(1)

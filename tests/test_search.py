@@ -199,6 +199,44 @@ def test_nbest_lists_are_best_first_with_their_scores():
     assert_hypotheses(got, expected)
 
 
+# A late winner: [A] ends at step 1; [B, B, B, B] outranks it under gnmt alpha 1 only at its full length.
+LATE = {
+    (): {A: 0.5, B: 0.5},
+    (A,): {EOS_ID: 0.6, A: 0.4},
+    (B,): {B: 0.5, C: 0.5},
+    (B, B): {B: 1.0},
+    (B, B, B): {B: 1.0},
+    (B, B, B, B): {EOS_ID: 1.0},
+    "*": {EOS_ID: 0.5, C: 0.5},
+}
+
+
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_early_stop_gives_up_on_a_winner_that_needs_more_than_one_more_step(early_stop):
+    """At step 1 the open [B, B] (.25) could beat [A] (.3) only if it ran 2+ more tokens: the
+    exact bound (penalty at the longest length) keeps searching, early stop (next length) not."""
+    model = TableModel({A: LATE})
+    src, lengths = sources([2], first=[A])
+    config = SearchConfig(beam_size=2, alpha=1.0, early_stop=early_stop, **FIXED)
+    (best,), = beam_search(model, src, lengths, config)
+    short_lp, long_lp = log(0.5) + log(0.6), 2 * log(0.5)
+    if early_stop:
+        assert_hypotheses([best], [([A], short_lp, gnmt(short_lp, 1, 1.0))])
+        assert model.rows_per_step == [1, 2]
+    else:
+        assert_hypotheses([best], [([B, B, B, B], long_lp, gnmt(long_lp, 4, 1.0))])
+        assert model.rows_per_step == [1, 2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_early_stop_changes_nothing_without_a_length_penalty(seed):
+    """Log-probabilities only fall: with no penalty the next length bounds every longer one."""
+    model, (src, lengths) = RecurrentModel(seed=seed), sources(LENGTHS, seed=seed)
+    exact = beam_search(model, src, lengths, SearchConfig(beam_size=3, nbest=2, length_penalty="none"))
+    early = beam_search(model, src, lengths, SearchConfig(beam_size=3, nbest=2, length_penalty="none", early_stop=True))
+    assert [summary(r) for r in exact] == [summary(r) for r in early]
+
+
 @pytest.mark.parametrize("fn", [greedy_search, beam_search])
 def test_min_len_masks_eos_until_enough_tokens(fn):
     (best, *_), = decode(fn, [B], beam_size=2, min_len=2, length_penalty="none", **FIXED)[0]

@@ -99,17 +99,24 @@ def test_nbest_rows_are_index_score_text_best_first(tiny_model_dir, translator, 
 
 
 @pytest.mark.parametrize("options, expected", [
-    ([], {"beam_size": 3, "nbest": 1, "max_len": 20, "length_penalty": "gnmt"}),  # the model's search section
+    ([], {"beam_size": 3, "nbest": 1, "max_len": 20, "length_penalty": "gnmt", "early_stop": False}),  # the model's
     (["--beam", "1"], {"beam_size": 1, "max_len": 20}),
     (["-b", "4", "-n", "2", "--max-len", "7", "--max-len-ratio", "0.5", "--max-len-const", "2", "--min-len", "3",
-      "--length-penalty", "length", "--alpha", "0.2"],
+      "--length-penalty", "length", "--alpha", "0.2", "--early-stop"],
      {"beam_size": 4, "nbest": 2, "max_len": 7, "max_len_ratio": 0.5, "max_len_const": 2, "min_len": 3,
-      "length_penalty": "length", "alpha": 0.2}),
+      "length_penalty": "length", "alpha": 0.2, "early_stop": True}),
 ])
 def test_search_options_override_the_models_search_section(translator, options, expected):
     args = build_parser("translate").parse_args(["translate", "MODEL", *options])
     config = search_config(translator.search_config, args)
     assert {key: getattr(config, key) for key in expected} == expected
+
+
+def test_no_early_stop_overrides_a_model_that_stops_early(translator):
+    base = translator.search_config.model_copy(update={"early_stop": True})
+    given = build_parser("translate").parse_args(["translate", "MODEL", "--no-early-stop"])
+    left_out = build_parser("translate").parse_args(["translate", "MODEL"])
+    assert (search_config(base, given).early_stop, search_config(base, left_out).early_stop) == (False, True)
 
 
 def test_search_options_reach_the_search(tiny_model_dir, translator, tmp_path, capsys):
