@@ -76,8 +76,8 @@ def load_translator(args: argparse.Namespace, references: list[str]) -> tuple[Tr
 
 class RowCounter:
     """Counts the rows every decoder step runs (hypotheses x steps): the search's work, which
-    unlike the time does not move with the machine's noise. Installed around the Translator's
-    `search` for the benchmark only."""
+    unlike the time does not move with the machine's noise. Wraps the Translator's `search`
+    from when `main` creates it, for this benchmark only."""
 
     def __init__(self):
         self.rows = 0
@@ -98,20 +98,17 @@ class RowCounter:
         return self._search(Counting(), *args, **kwargs)
 
 
-ROWS = RowCounter()
-
-
-def time_one(translator: Translator, lines: list[str], beam: int, batch_size: int,
+def time_one(translator: Translator, counter: RowCounter, lines: list[str], beam: int, batch_size: int,
              references: list[str] | None = None, early_stop: bool = False) -> dict:
     """Sentences/s and output tokens/s; with `references` (a trained model) also BLEU of these lines."""
     config = translator.search_config.model_copy(update={"beam_size": beam, "nbest": 1, "early_stop": early_stop})
     translator.batch_size = batch_size
     translator.translate(lines[:batch_size], config)  # warm-up: allocator, kernels
-    ROWS.rows = 0
+    counter.rows = 0
     start = time.perf_counter()
     results = translator.translate(lines, config)
     seconds = time.perf_counter() - start
-    rows = ROWS.rows
+    rows = counter.rows
     tokens = sum(len(t.hypotheses[0].tokens) for t in results if t.hypotheses)
     score = {}
     if references is not None:
@@ -161,6 +158,7 @@ def main() -> None:
     translator, model_info = load_translator(args, references)
     load_seconds = time.perf_counter() - start
     results, skipped = [], []
+    counter = RowCounter()
     precisions = ("fp32", "int8", "bf16") if args.int8 else ("fp32", "bf16")
     fp32_model = translator.model
     lexical = LexicalTable.load(args.model / FILE) if args.shortlist else None
@@ -181,7 +179,7 @@ def main() -> None:
                 for batch_size in args.batch_sizes:
                     count = args.batch1_sentences if batch_size == 1 else args.sentences
                     for early_stop in (False, True) if args.early_stop and beam > 1 else (False,):
-                        row = time_one(translator, sources[:count], beam, batch_size,
+                        row = time_one(translator, counter, sources[:count], beam, batch_size,
                                        references[:count] if args.model is not None else None, early_stop)
                         label = {"shortlist": ",".join(map(str, shortlist[1:]))} if shortlist else {}
                         label |= {"early_stop": True} if early_stop else {}

@@ -99,7 +99,8 @@ def test_nbest_rows_are_index_score_text_best_first(tiny_model_dir, translator, 
 
 
 @pytest.mark.parametrize("options, expected", [
-    ([], {"beam_size": 3, "nbest": 1, "max_len": 20, "length_penalty": "gnmt", "early_stop": False}),  # the model's
+    # left out: the model's search section
+    ([], {"beam_size": 3, "nbest": 1, "max_len": 20, "length_penalty": "gnmt", "early_stop": False}),
     (["--beam", "1"], {"beam_size": 1, "max_len": 20}),
     (["-b", "4", "-n", "2", "--max-len", "7", "--max-len-ratio", "0.5", "--max-len-const", "2", "--min-len", "3",
       "--length-penalty", "length", "--alpha", "0.2", "--early-stop"],
