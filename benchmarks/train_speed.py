@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "multi30k" / "de-en.yaml"
@@ -64,7 +64,7 @@ PRECISIONS = ("32", "bf16-mixed")
 
 
 def make_config(variant: Variant, data_dir: str, run_dir: str, precision: str, threads: int, max_steps: int,
-                accelerator: str = "cpu"):
+                accelerator: str = "cpu", extra: Sequence[str] = ()):
     """The recipe's config with the variant's overrides, validation off and a step budget; on a GPU
     with the gpu profile's two DataLoader workers, so batches are collated beside the steps."""
     from nmt.config import load_config
@@ -82,7 +82,7 @@ def make_config(variant: Variant, data_dir: str, run_dir: str, precision: str, t
         "train.val_bleu=false",
         f"train.accelerator={accelerator}",
     ] + (["data.num_workers=2"] if accelerator == "gpu" else [])
-    return load_config(RECIPE, overrides)
+    return load_config(RECIPE, overrides + list(extra))
 
 
 def step_timer(warmup: int, steps: int):
@@ -137,14 +137,15 @@ def step_path_only():
 
 def measure(variant: Variant, data_dir: str, precision: str = "32", threads: int = 2,
             warmup: int = 5, steps: int = 20, setup: Optional[str] = None, run_dir: Optional[str] = None,
-            accelerator: str = "cpu") -> dict:
+            accelerator: str = "cpu", overrides: Sequence[str] = ()) -> dict:
     """Train `warmup + steps` real steps in this process, as `nmt train` does (malloc tuned);
     throughput over the last `steps`.
 
     setup: "FILE.py:FUNCTION", called first; the Lightning callbacks it returns join the run
     (for A/B experiments: a change tried in one child and not in its neighbour).
     run_dir: keep the run (and its export) there instead of in a temporary directory.
-    accelerator: cpu or gpu (`train.accelerator`); on a GPU the peak GPU memory is reported too."""
+    accelerator: cpu or gpu (`train.accelerator`); on a GPU the peak GPU memory is reported too.
+    overrides: more `KEY=VALUE` config overrides (e.g. `model.init=xavier`), applied last."""
     from nmt.allocator import tune_malloc
     from nmt.train import RunPaths, train
 
@@ -152,7 +153,7 @@ def measure(variant: Variant, data_dir: str, precision: str = "32", threads: int
     timer = step_timer(warmup, steps)
     callbacks = [timer] + ([step_path_only()] if variant.step_path else []) + _run_setup(setup)
     with (contextlib.nullcontext(run_dir) if run_dir else tempfile.TemporaryDirectory(prefix="nmt-train-speed-")) as where:
-        config = make_config(variant, data_dir, where, precision, threads, warmup + steps, accelerator)
+        config = make_config(variant, data_dir, where, precision, threads, warmup + steps, accelerator, overrides)
         load = os.getloadavg()[0]
         result = train(config, RunPaths(Path(where) / config.run_name), callbacks=callbacks)
     gpu = {}

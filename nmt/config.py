@@ -143,6 +143,12 @@ class ModelConfig(Section):
     # decoder's cell starts at 0); zeros: start from the zero state
     bridge: Literal["dense", "zeros"] = "dense"
     tie_src_tgt_embeddings: bool = False  # needs a joint tokenizer
+    # how the weights start (nmt/model/initialization.py): uniform: every weight and bias drawn
+    # from U(-init_range, init_range), OpenNMT-py's and Joey NMT's usual setting; xavier: per
+    # part (Xavier input and linear weights, orthogonal recurrent weights, LSTM forget bias 1,
+    # embeddings and output normal 1/sqrt(width)); torch: each layer's PyTorch default
+    init: Literal["uniform", "xavier", "torch"] = "uniform"
+    init_range: float = Field(0.1, gt=0.0)  # uniform only
 
 
 # ----------------------------------------------------------------------------- search

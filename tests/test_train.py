@@ -123,6 +123,8 @@ def test_changed_model_config_refuses_to_resume(tmp_path, capsys):
 
 @pytest.mark.parametrize("override, message", [
     ("model.decoder.attention=luong_dot", "model.decoder.attention: got 'luong_dot', valid: none, bahdanau or luong"),
+    ("model.init=glorot", "model.init: got 'glorot', valid: uniform, xavier or torch"),
+    ("model.init_range=0", "model.init_range: Input should be greater than 0"),
     ("train.optimizer=adagrad", "train.optimizer: got 'adagrad'"),
     ("train.lrate=0.1", "train.lrate: unknown key (valid keys: run_dir,"),
     ("train.lr=-1", "train.lr: Input should be greater than 0"),

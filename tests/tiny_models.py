@@ -26,6 +26,7 @@ def tiny_config(
     input_feeding: bool = True,
     layers: int = 1,
     dropout: float = 0.0,
+    init: str = "uniform",
     **decoder,
 ) -> ModelConfig:
     """Encoder states and decoder hidden both 16 wide, so luong `dot` works in every layout."""
@@ -37,6 +38,7 @@ def tiny_config(
             "decoder": dict(cell=cell, emb_size=8, hidden_size=16, layers=layers, dropout=dropout,
                             attention="luong" if luong else attention, score=attention if luong else "general",
                             input_feeding=input_feeding, **decoder),
+            "init": init,
         }
     )
 

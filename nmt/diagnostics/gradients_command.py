@@ -25,9 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--lr", type=float, metavar="X", default=3e-3, help="Adam learning rate (default 0.003)")
     task.add_argument("--hidden", type=int, metavar="N", default=64, help="encoder and decoder hidden size (default 64)")
     task.add_argument("--emb", type=int, metavar="N", default=32, help="embedding size (default 32)")
-    task.add_argument("--init", choices=("nmt", "torch"), default="nmt",
-                      help="nmt: orthogonal recurrent weights, LSTM forget bias 1 (default); torch: PyTorch's "
-                           "defaults, uniform +-1/sqrt(hidden)")
+    task.add_argument("--init", choices=("xavier", "torch", "uniform"), default="xavier",
+                      help="model.init: xavier: orthogonal recurrent weights, LSTM forget bias 1 (default); "
+                           "torch: PyTorch's defaults, uniform +-1/sqrt(hidden); uniform: +-0.1")
     task.add_argument("--measure", type=int, default=256, metavar="N",
                       help="sentences in the fixed measurement batch (default 256)")
     trained = parser.add_argument_group("trained model")

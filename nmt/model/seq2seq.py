@@ -91,5 +91,5 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> S
         shared = encoder.embedding
     decoder = Decoder(dec, tgt_vocab_size, memory_size, embedding=shared)
     model = Seq2Seq(encoder, Bridge(cfg.bridge, enc, dec), decoder)
-    initialize(model)
+    initialize(model, cfg.init, cfg.init_range)
     return model
