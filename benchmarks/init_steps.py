@@ -87,18 +87,17 @@ def greedy_bleu(export: str, data_dir: Path, threads: int) -> dict:
 
 def last_losses(run: Path, window: int = 50) -> Optional[float]:
     """Mean logged training loss over the last `window` steps (label-smoothed, per target token);
-    None before the first logged step."""
-    import csv
+    None for a run too short to have written its CSV log."""
+    from nmt.diagnostics.run_logs import read_run
+    from nmt.errors import NMTError
 
-    rows = []
-    for path in run.rglob("metrics.csv"):
-        with open(path) as f:
-            rows += [(int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f) if r.get("train/loss")]
-    if not rows:
+    try:
+        loss = read_run(run).series("train/loss")
+    except NMTError:
         return None
-    last = max(step for step, _ in rows)
-    recent = [loss for step, loss in rows if step > last - window]
-    return round(sum(recent) / len(recent), 3)
+    if loss.steps.size == 0:
+        return None
+    return round(float(loss.values[loss.steps > loss.steps[-1] - window].mean()), 3)
 
 
 def main() -> None:
@@ -130,7 +129,7 @@ def main() -> None:
             if "error" in trained:
                 rows.append({"init": name, "error": trained["error"]})
             else:
-                rows.append({"init": name, "train_loss_last_50": last_losses(Path(run_dir)),
+                rows.append({"init": name, "train_loss_last_50": last_losses(Path(trained["export"]).parent),
                              **greedy_bleu(trained["export"], args.data_dir, args.threads),
                              "train_minutes": round(trained["wall_s"] / 60, 1)})
         print(f"{name}: {rows[-1].get('bleu_greedy', rows[-1].get('error'))} BLEU", file=sys.stderr, flush=True)

@@ -43,16 +43,15 @@ def initialize(model: nn.Module, scheme: str = "uniform", init_range: float = 0.
     if scheme == "uniform":
         for param in model.parameters():  # a tied weight is one parameter: drawn once
             nn.init.uniform_(param, -init_range, init_range)
-        _zero_padding_rows(model)
     elif scheme == "torch":
         for module in model.modules():
-            if module is not model and hasattr(module, "reset_parameters"):
+            if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-        _zero_padding_rows(model)
     elif scheme == "xavier":
         _xavier(model)
     else:
         raise ValueError(f"unknown initialisation {scheme!r}")
+    _zero_padding_rows(model)
 
 
 def _zero_padding_rows(model: nn.Module) -> None:
@@ -73,8 +72,6 @@ def _xavier(model: nn.Module) -> None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding) and id(module.weight) not in done:
             nn.init.normal_(module.weight, std=1.0 / math.sqrt(module.embedding_dim))
-            if module.padding_idx is not None:
-                module.weight[module.padding_idx].zero_()
         done.update(id(p) for p in module.parameters(recurse=False))
     output = model.decoder.output
     if output.weight is not model.decoder.embedding.weight:  # tied: the embedding rule already applied
