@@ -92,7 +92,7 @@ def projected_loss(features: Tensor, output: nn.Linear, targets: Tensor, label_s
     products with the weight and the features; backward only scales those by the incoming
     gradient. Same values and gradients as the two-step form (a test pins it) with a peak of one
     chunk's logits instead of several (tokens, vocab) buffers. Measured on the reference model
-    (8,000 pieces, 4,096-token batches, 2 AVX2 cores, README "Speed"): the same speed within
+    (8,000 pieces, 4,096-token batches, 2 AVX2 cores, benchmarks/README.md): the same speed within
     noise, and a lower peak RSS (1,410-1,678 MB against 1,637-1,782 MB in `train_speed.py` runs;
     that measure varies by about 200 MB between runs of the same code on this machine).
     """
