@@ -141,9 +141,9 @@ def main() -> None:
     parser.add_argument("--batch1-sentences", type=int, default=200, help="sentences timed at batch size 1")
     parser.add_argument("--sentences", type=int, default=1000, help="sentences timed at larger batch sizes")
     parser.add_argument("--int8", action="store_true", help="also time the int8 decoder (CPU), as `--int8` runs it")
-    parser.add_argument("--shortlist", type=shortlist_sizes, nargs="+", metavar="F,K",
+    parser.add_argument("--shortlist", type=shortlist_sizes, nargs="+", metavar="F,K[,M]",
                         help="with --model: also time each precision over the model's vocabulary shortlist at each "
-                             "size given, as `--shortlist F,K` runs it")
+                             "size given, as `--shortlist F,K[,M]` runs it")
     parser.add_argument("--early-stop", action="store_true",
                         help="also time every beam search row with `--early-stop`, right after the exact one")
     args = parser.parse_args()
@@ -162,7 +162,7 @@ def main() -> None:
     precisions = ("fp32", "int8", "bf16") if args.int8 else ("fp32", "bf16")
     fp32_model = translator.model
     lexical = LexicalTable.load(args.model / FILE) if args.shortlist else None
-    shortlists = [None] + [(lexical, *sizes) for sizes in args.shortlist or []]
+    shortlists = [None] + [(lexical, sizes) for sizes in args.shortlist or []]
     for precision in precisions:
         if precision == "int8":
             translator.model = quantize_decoder(copy.deepcopy(fp32_model))
@@ -181,7 +181,7 @@ def main() -> None:
                     for early_stop in (False, True) if args.early_stop and beam > 1 else (False,):
                         row = time_one(translator, counter, sources[:count], beam, batch_size,
                                        references[:count] if args.model is not None else None, early_stop)
-                        label = {"shortlist": ",".join(map(str, shortlist[1:]))} if shortlist else {}
+                        label = {"shortlist": ",".join(map(str, shortlist[1]))} if shortlist else {}
                         label |= {"early_stop": True} if early_stop else {}
                         results.append({"precision": precision, **label, **row})
                         print(json.dumps(results[-1]), flush=True)

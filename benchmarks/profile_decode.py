@@ -38,8 +38,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--rows", type=int, default=25, help="operators shown")
     parser.add_argument("--int8", action="store_true", help="the int8 decoder, as `nmt translate --int8` runs it")
-    parser.add_argument("--shortlist", type=shortlist_sizes, metavar="F,K",
-                        help="decode over the model's vocabulary shortlist, as `--shortlist F,K` runs it")
+    parser.add_argument("--shortlist", type=shortlist_sizes, metavar="F,K[,M]",
+                        help="decode over the model's vocabulary shortlist, as `--shortlist F,K[,M]` runs it")
     parser.add_argument("--fixed-length", type=int, metavar="N",
                         help="every output exactly N pieces (the same work whatever the model ends)")
     args = parser.parse_args()

@@ -95,13 +95,22 @@ class LexicalTable:
         tensors = load_file(str(path))
         return cls(tensors["frequent"].long(), tensors["translations"].long())  # stored as int32
 
-    def candidates(self, src: Tensor, frequent: int, per_source: int) -> Tensor:
-        """Sorted target ids for a batch of source ids (batch, src_len); ids 0-3 always first."""
+    def candidates(self, src: Tensor, frequent: int, per_source: int, min_rows: int = 0) -> Tensor:
+        """Sorted target ids for a batch of source ids (batch, src_len); ids 0-3 always first.
+
+        Fewer than `min_rows` are topped up with the next most frequent pieces (all of them at most).
+        """
         present = torch.unique(src.cpu())  # (n,) includes PAD and EOS: their rows are empty
         present = present[present < self.translations.size(0)]
         ids = torch.cat([torch.arange(SPECIALS), self.frequent[:frequent],
                          self.translations[present, :per_source].flatten()])
-        return torch.unique(ids[ids >= 0])
+        ids = torch.unique(ids[ids >= 0])
+        missing = min_rows - ids.numel()
+        if missing > 0:
+            rest = self.frequent[frequent:]
+            rest = rest[~torch.isin(rest, ids)][:missing]
+            ids = torch.unique(torch.cat([ids, rest]))
+        return ids
 
 
 class ShortlistModel:

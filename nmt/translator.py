@@ -20,6 +20,7 @@ from nmt.data.batch import collate
 from nmt.errors import NMTError
 from nmt.model.seq2seq import Seq2Seq
 from nmt.search import Hypothesis, search
+from nmt.search_options import ShortlistSizes
 from nmt.tokenizer import Tokenizer
 
 
@@ -45,7 +46,7 @@ class Translator:
 
     def __init__(self, model: Seq2Seq, tokenizer: Tokenizer, search_config: SearchConfig = SearchConfig(),
                  device: str | torch.device = "cpu", batch_size: int = 64, max_src_tokens: int = 400,
-                 shortlist: Optional[tuple["LexicalTable", int, int]] = None):
+                 shortlist: Optional[tuple["LexicalTable", ShortlistSizes]] = None):
         check_vocabularies(model, tokenizer)
         self.model = model
         self.tokenizer = tokenizer
@@ -53,16 +54,17 @@ class Translator:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.max_src_tokens = max_src_tokens  # longer sources are cut, with a warning
-        self.shortlist = shortlist  # (lexical table, most frequent pieces, translations per source piece)
+        self.shortlist = shortlist  # (lexical table, how each batch's shortlist is made)
 
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu", int8: bool = False,
-             shortlist: Optional[tuple[int, int]] = None, **options) -> "Translator":
+             shortlist: Optional[Sequence[int]] = None, **options) -> "Translator":
         """From an exported model directory (config, safetensors weights, tokenizers).
 
         int8: quantize the decoder's products for CPU inference (`nmt.quantization`).
-        shortlist: (most frequent pieces, translations per source piece): decode over the
-        directory's vocabulary shortlist (`nmt.shortlist`) instead of the whole vocabulary.
+        shortlist: `ShortlistSizes` or its numbers (most frequent pieces, translations per source
+        piece[, fewest rows]): decode over the directory's vocabulary shortlist (`nmt.shortlist`)
+        instead of the whole vocabulary.
 
         A tokenizer whose vocabulary differs from the one the model was trained with (meta.json)
         is an `NMTError`: its ids would index the wrong embeddings or run past them.
@@ -87,7 +89,7 @@ class Translator:
         if shortlist is not None:
             from nmt.shortlist import FILE, LexicalTable
 
-            table = (LexicalTable.load(Path(model_dir) / FILE), *shortlist)
+            table = (LexicalTable.load(Path(model_dir) / FILE), ShortlistSizes(*shortlist))
         return cls(model, tokenizer, exported.config.search, device=device, shortlist=table, **options)
 
     def translate(self, lines: Sequence[str], search_config: Optional[SearchConfig] = None,
@@ -143,8 +145,8 @@ class Translator:
                 return search(self.model, src, lengths, config, attention=attention)
             from nmt.shortlist import ShortlistModel
 
-            table, frequent, per_source = self.shortlist
-            model = ShortlistModel(self.model, table.candidates(batch.src, frequent, per_source).to(self.device))
+            table, sizes = self.shortlist
+            model = ShortlistModel(self.model, table.candidates(batch.src, *sizes).to(self.device))
             nbest = search(model, src, lengths, config, attention=attention)
             return [[replace(h, tokens=model.model_ids(h.tokens)) for h in hyps] for hyps in nbest]
         finally:

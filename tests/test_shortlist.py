@@ -3,6 +3,7 @@ a shortlist (exact when it holds every piece), int8 rows, and the command-line p
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from nmt.cli import main
 from nmt.config import SearchConfig
 from nmt.quantization import Int8Linear, int8_available
 from nmt.search import search
+from nmt.search_options import ShortlistSizes, shortlist_sizes
 from nmt.shortlist import FILE, LexicalTable, ShortlistModel
 from nmt.translator import Translator
 from tests.test_translator import SOURCES
@@ -39,6 +41,24 @@ def test_candidates_are_sorted_with_the_special_ids_first_and_the_batch_translat
     ids = table.candidates(torch.tensor([[5, 3, 0]]), frequent=1, per_source=1)
     assert ids.tolist() == [0, 1, 2, 3, 4, 9]  # specials, the most frequent (4), 5's best (9)
     assert 10 not in table.candidates(torch.tensor([[5, 7, 3]]), frequent=0, per_source=1).tolist()
+
+
+def test_candidates_are_topped_up_with_the_next_most_frequent_pieces_to_min_rows():
+    table = toy_table()  # frequent: 4, 9, 10, 11, then the unseen ids
+    src = torch.tensor([[6]])
+    assert table.candidates(src, frequent=0, per_source=1).tolist() == [0, 1, 2, 3, 10]
+    assert table.candidates(src, frequent=0, per_source=1, min_rows=7).tolist() == [0, 1, 2, 3, 4, 9, 10]
+    assert table.candidates(src, frequent=0, per_source=1, min_rows=5).tolist() == [0, 1, 2, 3, 10]
+    assert table.candidates(src, frequent=0, per_source=1, min_rows=100).tolist() == list(range(12))
+
+
+def test_shortlist_sizes_take_an_optional_fewest_rows():
+    assert shortlist_sizes("100,20") == ShortlistSizes(100, 20, 1000)
+    assert shortlist_sizes("100,20,0") == (100, 20, 0)
+    with pytest.raises(argparse.ArgumentTypeError, match="expected F,K or F,K,M"):
+        shortlist_sizes("1,2,3,4")
+    with pytest.raises(argparse.ArgumentTypeError, match="must be >= 0"):
+        shortlist_sizes("100,20,-1")
 
 
 def test_table_from_a_cache_reads_its_pairs_and_caps_how_many(data_config):
@@ -112,6 +132,13 @@ def test_translator_with_a_shortlist_translates_every_line(model_with_shortlist)
     translator = Translator.load(model_with_shortlist, shortlist=(5, 2))
     out = translator.translate(SOURCES)
     assert len(out) == len(SOURCES) and all(t.hypotheses for t in out)
+
+
+def test_a_shortlist_topped_up_to_every_piece_translates_like_the_full_model(model_with_shortlist):
+    """The default floor of 1,000 rows covers a tiny vocabulary whole, whatever F and K say."""
+    full = Translator.load(model_with_shortlist).translate(SOURCES)
+    floored = Translator.load(model_with_shortlist, shortlist=(0, 0)).translate(SOURCES)
+    assert [t.text for t in floored] == [t.text for t in full]
 
 
 def test_shortlist_option_without_the_file_is_a_one_line_error(tiny_model_dir, capsys):
