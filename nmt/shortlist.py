@@ -98,7 +98,7 @@ class LexicalTable:
     def candidates(self, src: Tensor, frequent: int, per_source: int, min_rows: int = 0) -> Tensor:
         """Sorted target ids for a batch of source ids (batch, src_len); ids 0-3 always first.
 
-        Fewer than `min_rows` are topped up with the next most frequent pieces (all of them at most).
+        Fewer than `min_rows` are topped up with the next most frequent pieces (up to the whole vocabulary).
         """
         present = torch.unique(src.cpu())  # (n,) includes PAD and EOS: their rows are empty
         present = present[present < self.translations.size(0)]
