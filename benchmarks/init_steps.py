@@ -8,7 +8,7 @@ parts redrawn U(-0.1, 0.1) before the first step (`rnn`: recurrent weights and b
 bridge, attention and attentional layer; `embout`: embeddings and output layer), to find which
 part makes the difference. Prints one JSON document; progress goes to stderr.
 
-    python benchmarks/init_steps.py --steps 300                                   # about 35 min on 2 cores
+    python benchmarks/init_steps.py --steps 300                                   # about 23 min on 2 cores
     python benchmarks/init_steps.py --inits xavier+rnn xavier+linear xavier+embout --steps 300
 """
 

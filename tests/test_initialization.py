@@ -8,10 +8,8 @@ from tiny_models import tiny_config
 
 
 def model_with(init: str, seed: int = 0, **options):
-    cfg = tiny_config(**options)
-    cfg.init = init
     torch.manual_seed(seed)
-    return build_model(cfg, 20, 20)
+    return build_model(tiny_config(init=init, **options), 20, 20)
 
 
 @pytest.mark.parametrize("init_range", [0.1, 0.02])
