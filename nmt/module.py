@@ -81,7 +81,9 @@ class TranslationModule(L.LightningModule):
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.parameters(), self.config.train)
+        train = self.config.train
+        mixed = str(getattr(self._trainer, "precision", "32")).endswith("-mixed")
+        optimizer = build_optimizer(self.parameters(), train, fused=not (mixed and train.clip_grad_norm))
         return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, self.config.train)}
 
     # ----------------------------------------------------------------------------- validation

@@ -17,11 +17,15 @@ import torch
 from nmt.config import TrainConfig
 
 
-def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(params, cfg: TrainConfig, fused: bool = True) -> torch.optim.Optimizer:
+    """`fused=False` where the fused kernel cannot be used: Lightning refuses gradient clipping
+    with it under mixed precision (it would unscale gradients inside the step)."""
     params = [p for p in params if p.requires_grad]
     if cfg.optimizer in ("adam", "adamw"):
         adam = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
         options = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        if not fused:
+            return adam(params, **options)
         try:
             return adam(params, fused=True, **options)
         except RuntimeError:  # a device without torch's fused kernel
