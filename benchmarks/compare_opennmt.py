@@ -55,7 +55,7 @@ sys.path.insert(0, str(HERE))
 
 from train_speed import VARIANTS, machine, run_child  # noqa: E402  (sibling script)
 
-from nmt.search_options import DEFAULT_SHORTLIST, shortlist_sizes  # noqa: E402
+from nmt.commands.decoding import DEFAULT_SHORTLIST, shortlist_sizes  # noqa: E402
 
 ONMT_VERSION = "3.5.1"
 ONMT_REPORT_EVERY = 10  # OpenNMT-py's throughput is read from its step reports: the window edges must fall on one
@@ -268,8 +268,8 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
     code = (
         "import json, sys, time, torch\n"
         f"torch.set_num_threads({threads})\n"
-        "from nmt.allocator import tune_malloc\n"
-        "from nmt.translator import Translator\n"
+        "from nmt.training.allocator import tune_malloc\n"
+        "from nmt.decoding.translator import Translator\n"
         "tune_malloc()\n"
         "lines = json.load(sys.stdin)\n"
         f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8}, shortlist={tuple(shortlist) if shortlist else None!r})\n"

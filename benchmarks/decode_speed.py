@@ -32,16 +32,16 @@ from pathlib import Path
 import sacrebleu
 import torch
 
-from nmt.allocator import tune_malloc
+from nmt.training.allocator import tune_malloc
 from nmt.config import ModelConfig, SearchConfig, TokenizerConfig
 from nmt.model import build_model
-from nmt.quantization import quantize_decoder
-from nmt.search_options import shortlist_sizes
-from nmt.shortlist import FILE, LexicalTable
-from nmt.precision import cpu_capability, native_bf16
+from nmt.decoding.quantization import quantize_decoder
+from nmt.commands.decoding import shortlist_sizes
+from nmt.decoding.shortlist import FILE, LexicalTable
+from nmt.training.precision import cpu_capability, native_bf16
 from nmt.tokenizer import Tokenizer, TrainingTextWriter, train_tokenizer
-import nmt.translator
-from nmt.translator import Translator
+import nmt.decoding.translator
+from nmt.decoding.translator import Translator
 
 DEFAULT_DATA = os.environ.get("NMT_DATA_DIR", "../shared/data/multi30k")
 
@@ -81,8 +81,8 @@ class RowCounter:
 
     def __init__(self):
         self.rows = 0
-        self._search = nmt.translator.search
-        nmt.translator.search = self.search
+        self._search = nmt.decoding.translator.search
+        nmt.decoding.translator.search = self.search
 
     def search(self, model, *args, **kwargs):
         counter, step = self, model.step

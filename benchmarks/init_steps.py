@@ -74,7 +74,7 @@ def greedy_bleu(export: str, data_dir: Path, threads: int) -> dict:
     import sacrebleu
     import torch
 
-    from nmt.translator import Translator
+    from nmt.decoding.translator import Translator
 
     torch.set_num_threads(threads)
     lines = (data_dir / "test2016.de").read_text(encoding="utf-8").splitlines()

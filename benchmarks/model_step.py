@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from nmt.allocator import tune_malloc
+from nmt.training.allocator import tune_malloc
 from nmt.config import ModelConfig
 from nmt.data.batch import Batch, collate
 from nmt.model import Seq2Seq, build_model, sequence_loss

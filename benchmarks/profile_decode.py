@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from nmt.allocator import tune_malloc
-from nmt.search_options import shortlist_sizes
-from nmt.translator import Translator
+from nmt.training.allocator import tune_malloc
+from nmt.commands.decoding import shortlist_sizes
+from nmt.decoding.translator import Translator
 
 DEFAULT_DATA = os.environ.get("NMT_DATA_DIR", "../shared/data/multi30k")
 

@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=30)
     parser.add_argument("--trace", type=Path, help="write a Chrome trace here")
     args = parser.parse_args()
-    from nmt.train import RunPaths, train
+    from nmt.training.run import RunPaths, train
 
     variant = VARIANTS[args.variant]
     callback = profiler_callback(args.warmup, args.steps)

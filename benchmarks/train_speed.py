@@ -2,7 +2,7 @@
 
 Each variant trains the reference model (bi-LSTM encoder 256 per direction, LSTM decoder 512,
 embeddings 256, joint 8k SentencePiece, 4096-token batches, Adam 1e-3, label smoothing 0.1,
-dropout 0.3; Luong general attention unless the variant says otherwise) through `nmt.train.train`:
+dropout 0.3; Luong general attention unless the variant says otherwise) through `nmt.training.run.train`:
 the data comes through `nmt prepare`'s pipeline and cache, every step is a real Lightning step with
 the optimizer, logging and progress bar, and validation is off. Throughput is wall time over a
 window of steps after a warm-up, data loading included, and the target tokens (EOS included, BOS
@@ -146,8 +146,8 @@ def measure(variant: Variant, data_dir: str, precision: str = "32", threads: int
     run_dir: keep the run (and its export) there instead of in a temporary directory.
     accelerator: cpu or gpu (`train.accelerator`); on a GPU the peak GPU memory is reported too.
     overrides: more `KEY=VALUE` config overrides (e.g. `model.init=xavier`), applied last."""
-    from nmt.allocator import tune_malloc
-    from nmt.train import RunPaths, train
+    from nmt.training.allocator import tune_malloc
+    from nmt.training.run import RunPaths, train
 
     tune_malloc()
     timer = step_timer(warmup, steps)
@@ -208,7 +208,7 @@ def run_child(spec: dict, env: Optional[dict] = None) -> dict:
 def bf16_skip_reason(accelerator: str = "cpu") -> Optional[str]:
     """Why bf16-mixed is not measured on this CPU (or GPU), or None where it is native."""
     from nmt.errors import ConfigError
-    from nmt.precision import cpu_capability, native_bf16, resolve_precision
+    from nmt.training.precision import cpu_capability, native_bf16, resolve_precision
 
     device = "cuda" if accelerator == "gpu" else "cpu"
     if native_bf16(device):
@@ -234,7 +234,7 @@ def prepare_data(names: list[str], data_dir: str) -> None:
 
 
 def machine(gpu: bool = False) -> dict:
-    from nmt.machine import describe_machine
+    from nmt.training.machine import describe_machine
 
     return describe_machine(gpu=gpu).to_json()
 

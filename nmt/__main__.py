@@ -1,4 +1,4 @@
-from nmt.cli import main
+from nmt.commands.main import main
 import sys
 
 sys.exit(main())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nmt.allocator import tune_malloc
+from nmt.training.allocator import tune_malloc
 from nmt.errors import NMTError
 
 

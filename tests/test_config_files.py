@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from nmt.cli import build_parser
+from nmt.commands.main import build_parser
 from nmt.config import load_config, merge_trees
-from nmt.data.prepare import data_config_from_args
+from nmt.commands.prepare import data_config_from_args
 from nmt.errors import ConfigError
 
 

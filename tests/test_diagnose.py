@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from nmt.cli import main
+from nmt.commands.main import main
 from nmt.config import ModelConfig
 from nmt.data.batch import collate
 from nmt.diagnostics.gradients import by_distance, gradient_profile, state_gradients
@@ -270,7 +270,7 @@ def tiny_config(**train) -> dict:
 def test_callback_is_off_by_default_and_on_with_gradient_profile_every(tmp_path):
     from nmt.config import Config
     from nmt.diagnostics.gradient_callback import GradientProfileCallback
-    from nmt.train import RunPaths, build_trainer
+    from nmt.training.run import RunPaths, build_trainer
 
     def callbacks(**train):
         trainer, _ = build_trainer(Config.model_validate(tiny_config(**train)), RunPaths(tmp_path / "run"))
@@ -288,7 +288,7 @@ def test_callback_logs_layer_norms_and_the_profile_to_csv_and_tensorboard(tmp_pa
 
     from nmt.diagnostics.gradient_callback import GradientProfileCallback
     from nmt.diagnostics.run_logs import read_run
-    from nmt.module import TranslationModule
+    from nmt.training.module import TranslationModule
 
     module = TranslationModule(tiny_config(), 13, 13)
     batches = [tiny_batch(seed) for seed in range(5)]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sacrebleu.metrics import BLEU, CHRF
 
-from nmt.cli import main
+from nmt.commands.main import main
 from nmt.diagnostics.length import Bucket, assign, length_profile, make_buckets, parse_edges
 from nmt.errors import NMTError
 from tests.conftest import make_pairs
@@ -128,7 +128,7 @@ def run_dir(tmp_path):
 
 
 def test_models_translate_the_source_as_the_translator_does(run_dir, files, tmp_path, capsys):
-    from nmt.translator import Translator
+    from nmt.decoding.translator import Translator
 
     rc, out, err = run_nmt(capsys, run_dir, run_dir / "export", "--src", files["src"], "--ref", files["ref"],
                            "--beam", 1, "--json", "-o", tmp_path / "m.svg")

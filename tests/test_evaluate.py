@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from nmt.cli import main
-from nmt.evaluate import paired_bootstrap, read_lines, score
+from nmt.commands.main import main
+from nmt.commands.evaluate import paired_bootstrap, read_lines, score
 
 WORDS = ["Ein", "Mann", "die", "Frau", "spielt", "Straße", "naïve", "«Café»", "don't", "3.5", "U.S.",
          "—", "Kinder", "laufen", "über", "den", "Hof", ",", ".", "!", "Hund", "rot", "ÉCOLE", "日本"]
@@ -207,7 +207,7 @@ def toy_test_set(tmp_path):
 
 def test_model_dir_translates_writes_hypotheses_and_scores_them(tiny_model_dir, toy_test_set, tmp_path, capsys):
     from nmt.config import SearchConfig
-    from nmt.translator import Translator
+    from nmt.decoding.translator import Translator
 
     src, ref = toy_test_set
     hyp = tmp_path / "out" / "hyp.en"

@@ -131,7 +131,7 @@ def test_a_real_tokenizer_survives_export_and_the_translator_loads_the_directory
     from conftest import make_pairs
     from nmt.config import TokenizerConfig
     from nmt.tokenizer import TrainingTextWriter, train_tokenizer
-    from nmt.translator import Translator
+    from nmt.decoding.translator import Translator
 
     writer = TrainingTextWriter(tmp_path, "toy corpus", "inputs")
     for pair in make_pairs(300, seed=3):

@@ -12,7 +12,7 @@ import torch
 
 from nmt.config import SearchConfig
 from nmt.model.loss import sequence_loss
-from nmt.search import search
+from nmt.decoding.search import search
 from tests.tiny_models import random_batch, tiny_model
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -68,8 +68,8 @@ def test_search_on_cuda_finds_what_the_cpu_finds(attention, input_feeding, beam)
 
 @pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
 def test_training_on_the_gpu_logs_finite_losses_and_exports_a_model_that_translates(tmp_path, precision):
-    from nmt.cli import main
-    from nmt.translator import Translator
+    from nmt.commands.main import main
+    from nmt.decoding.translator import Translator
     from tests.test_train import logged_losses, tiny_run_config
 
     config = tiny_run_config(tmp_path, max_steps=8, val_every_steps=4, checkpoint_every_steps=4,

@@ -4,10 +4,10 @@ import pytest
 import sentencepiece as spm
 import yaml
 
-from nmt.cli import main
+from nmt.commands.main import main
 from nmt.config import load_config
 from nmt.export import TokenizerFiles, export_model_dir
-from nmt.info import summarize
+from nmt.commands.info import summarize
 from nmt.model import build_model
 from tiny_models import tiny_config
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from nmt.config import TrainConfig
-from nmt.optim import build_optimizer
+from nmt.training.optim import build_optimizer
 
 
 @pytest.mark.parametrize("name,reference", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
@@ -38,7 +38,7 @@ def test_mixed_precision_with_clipping_trains_with_the_unfused_optimizer(precisi
     from types import SimpleNamespace
 
     from nmt.config import Config
-    from nmt.module import TranslationModule
+    from nmt.training.module import TranslationModule
 
     config = Config.model_validate({"data": {"name": "toy", "train": {"src": "a", "tgt": "b"}},
                                     "model": {"encoder": {"emb_size": 8, "hidden_size": 8},

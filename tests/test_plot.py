@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt.cli import main
+from nmt.commands.main import main
 from nmt.diagnostics.run_logs import read_run
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from datasets import Dataset, Features, Translation
 
-from nmt.cli import main
+from nmt.commands.main import main
 from nmt.config import load_data_config
 
 from conftest import make_pairs, write_parallel

@@ -9,9 +9,9 @@ import torch
 
 from nmt.config import SearchConfig
 from nmt.errors import NMTError
-from nmt.quantization import Int8Linear, int8_available, is_quantized, quantize_decoder
-from nmt.search import search
-from nmt.translator import Translator
+from nmt.decoding.quantization import Int8Linear, int8_available, is_quantized, quantize_decoder
+from nmt.decoding.search import search
+from nmt.decoding.translator import Translator
 from tests.test_translator import SOURCES
 from tiny_models import random_batch, tiny_model
 
@@ -68,7 +68,7 @@ def test_int8_on_a_gpu_device_is_a_one_line_error(tiny_model_dir):
 
 
 def test_translate_command_int8_matches_the_int8_translator(tiny_model_dir, tmp_path, capsys):
-    from nmt.cli import main
+    from nmt.commands.main import main
 
     source = tmp_path / "in.txt"
     source.write_text("".join(line + "\n" for line in SOURCES), encoding="utf-8")

@@ -19,10 +19,10 @@ import datasets
 import pytest
 import yaml
 
-from nmt.cli import main as nmt_main
+from nmt.commands.main import main as nmt_main
 from nmt.errors import DataError
-from nmt.evaluate import read_lines, score
-from nmt.recipe import DataRequest, Pair, build_parser, resolve
+from nmt.commands.evaluate import read_lines, score
+from nmt.recipe.driver import DataRequest, Pair, build_parser, resolve
 from tests.conftest import make_pairs, write_parallel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -305,7 +305,7 @@ class FakeResponse(io.BytesIO):
 
 @pytest.fixture
 def network(monkeypatch):
-    """Serves `files[url]` to nmt.download; an unknown URL fails like a 404. Records the requests."""
+    """Serves `files[url]` to nmt.data.download; an unknown URL fails like a 404. Records the requests."""
     files: dict[str, bytes] = {}
     requested: list[str] = []
 
@@ -315,7 +315,7 @@ def network(monkeypatch):
             raise URLError("HTTP Error 404: Not Found")
         return FakeResponse(files[request.full_url])
 
-    monkeypatch.setattr("nmt.download.urlopen", urlopen)
+    monkeypatch.setattr("nmt.data.download.urlopen", urlopen)
     return files, requested
 
 
@@ -352,7 +352,7 @@ def test_a_failed_download_is_one_error_and_leaves_no_file(tmp_path, network):
 
 
 def test_a_corrupt_gzip_download_is_one_error(tmp_path, network):
-    from nmt.download import fetch
+    from nmt.data.download import fetch
 
     network[0]["https://example.org/x.gz"] = b"not gzip at all"
     with pytest.raises(DataError, match="x.gz: download failed"):

@@ -13,7 +13,7 @@ import torch
 
 from nmt.config import SearchConfig
 from nmt.model.state import DecoderState, EncoderOutput, StepOutput
-from nmt.search import beam_search, greedy_search, length_penalty, search
+from nmt.decoding.search import beam_search, greedy_search, length_penalty, search
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from tiny_models import random_batch, tiny_model
 

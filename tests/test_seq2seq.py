@@ -8,7 +8,7 @@ from nmt.data.batch import collate
 from nmt.errors import ConfigError
 from nmt.model import build_model, sequence_loss
 from nmt.model.bridge import source_layers
-from nmt.search import search
+from nmt.decoding.search import search
 from tiny_models import grid, random_batch, tiny_config, tiny_model
 
 

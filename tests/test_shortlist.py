@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.cli import main
+from nmt.commands.main import main
 from nmt.config import SearchConfig
-from nmt.quantization import Int8Linear, int8_available
-from nmt.search import search
-from nmt.search_options import ShortlistSizes, shortlist_sizes
-from nmt.shortlist import FILE, LexicalTable, ShortlistModel
-from nmt.translator import Translator
+from nmt.decoding.quantization import Int8Linear, int8_available
+from nmt.decoding.search import search
+from nmt.commands.decoding import ShortlistSizes, shortlist_sizes
+from nmt.decoding.shortlist import FILE, LexicalTable, ShortlistModel
+from nmt.decoding.translator import Translator
 from tests.test_translator import SOURCES
 from tiny_models import VOCAB, random_batch, tiny_model
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from nmt.cli import main
+from nmt.commands.main import main
 from tests.conftest import make_pairs, write_parallel
 
 
@@ -73,7 +73,7 @@ def test_train_writes_run_directory_and_loadable_export(tmp_path):
     assert state["global_step"] == 8
     assert sorted(logged_losses(run)) == list(range(8))
 
-    from nmt.translator import Translator
+    from nmt.decoding.translator import Translator
 
     translator = Translator.load(run / "export")
     out = translator(["abc de", ""])

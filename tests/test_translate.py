@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from nmt import alignment
-from nmt.cli import build_parser, main
+from nmt.decoding import alignment
+from nmt.commands.main import build_parser, main
 from nmt.config import SearchConfig
 from nmt.errors import NMTError
-from nmt.interactive import PROMPT, repl
-from nmt.search_options import search_config
-from nmt.translate import render
-from nmt.translator import Translator
+from nmt.commands.interactive import PROMPT, repl
+from nmt.commands.decoding import search_config
+from nmt.commands.translate import render
+from nmt.decoding.translator import Translator
 from tests.conftest import make_pairs, train_toy_tokenizer
 
 
@@ -334,7 +334,7 @@ def test_interactive_prompt_on_a_real_terminal(tiny_model_dir, translator, tmp_p
     master, slave = pty.openpty()
     # a session leader opening its terminal makes it the controlling one, so ^C becomes SIGINT
     code = ("import os, sys; os.close(os.open(os.ttyname(0), os.O_RDWR)); "
-            "from nmt.cli import main; sys.exit(main())")
+            "from nmt.commands.main import main; sys.exit(main())")
     process = subprocess.Popen(
         [sys.executable, "-c", code, "translate", str(tiny_model_dir), "--threads", "1", "--history", str(history)],
         stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True,

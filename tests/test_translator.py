@@ -7,7 +7,7 @@ import pytest
 from nmt.config import SearchConfig
 from nmt.errors import NMTError
 from nmt.export import load_model_dir
-from nmt.translator import LongSourceWarning, Translator
+from nmt.decoding.translator import LongSourceWarning, Translator
 from tests.conftest import make_pairs, train_toy_tokenizer
 
 

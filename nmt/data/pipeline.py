@@ -11,7 +11,7 @@ is missing or stale:
 
 The test split is read and counted (so a bad test file fails now, not after training) but not
 cached. A re-run with unchanged inputs hashes the corpus files and opens what is there.
-`nmt prepare` (nmt/data/prepare.py) and `TranslationDataModule.prepare_data` both call it.
+`nmt prepare` (nmt/commands/prepare.py) and `TranslationDataModule.prepare_data` both call it.
 """
 
 from __future__ import annotations

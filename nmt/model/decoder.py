@@ -44,7 +44,7 @@ class DecoderOutput:
 
 
 class Decoder(nn.Module):
-    joint_product = recurrent.JointProduct  # layer 0's product in search; int8 in `nmt.quantization`
+    joint_product = recurrent.JointProduct  # layer 0's product in search; int8 in `nmt.decoding.quantization`
 
     def __init__(self, cfg: DecoderConfig, vocab_size: int, memory_size: int, embedding: Optional[nn.Embedding] = None):
         super().__init__()

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from nmt.errors import NMTError
 from nmt.tokenizer import Tokenizer
-from nmt.translator import Translation
+from nmt.decoding.translator import Translation
 from nmt.vocab import EOS_PIECE
 
 

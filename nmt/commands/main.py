@@ -14,14 +14,14 @@ import sys
 from nmt.errors import NMTError
 
 COMMANDS = {
-    "prepare": ("nmt.data.prepare", "train tokenizers and build the token-id cache"),
-    "train": ("nmt.train", "train a model from a YAML config"),
-    "translate": ("nmt.translate", "translate interactively, from stdin or from files"),
-    "evaluate": ("nmt.evaluate", "BLEU, chrF and TER with sacrebleu signatures"),
-    "info": ("nmt.info", "architecture and parameter counts per component"),
-    "shortlist": ("nmt.shortlist", "build the vocabulary shortlist of an exported model (for --shortlist)"),
-    "plot": ("nmt.plot", "training curves from run directories"),
-    "diagnose": ("nmt.diagnose", "gradients through time and BLEU by source length"),
+    "prepare": ("nmt.commands.prepare", "train tokenizers and build the token-id cache"),
+    "train": ("nmt.training.run", "train a model from a YAML config"),
+    "translate": ("nmt.commands.translate", "translate interactively, from stdin or from files"),
+    "evaluate": ("nmt.commands.evaluate", "BLEU, chrF and TER with sacrebleu signatures"),
+    "info": ("nmt.commands.info", "architecture and parameter counts per component"),
+    "shortlist": ("nmt.decoding.shortlist", "build the vocabulary shortlist of an exported model (for --shortlist)"),
+    "plot": ("nmt.commands.plot", "training curves from run directories"),
+    "diagnose": ("nmt.commands.diagnose", "gradients through time and BLEU by source length"),
 }
 
 

@@ -29,7 +29,7 @@ FLAGS = {field: "--" + dest.replace("_", "-") for dest, field in OPTIONS.items()
 
 
 class ShortlistSizes(NamedTuple):
-    """How a batch's vocabulary shortlist is made (`nmt.shortlist.LexicalTable.candidates`)."""
+    """How a batch's vocabulary shortlist is made (`nmt.decoding.shortlist.LexicalTable.candidates`)."""
 
     frequent: int  # the most frequent target pieces, always in
     per_source: int  # the best translations of every source piece in the batch

@@ -183,7 +183,7 @@ def _read_aligned(primary: Path, others: Sequence[Path]) -> tuple[list[str], lis
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from nmt.search_options import add_search_arguments
+    from nmt.commands.decoding import add_search_arguments
 
     parser.add_argument("model_dir", type=Path, nargs="?", metavar="MODEL_DIR",
                         help="an exported model: translate --src with it, then score (instead of --hyp)")
@@ -233,7 +233,7 @@ def translate_source(args: argparse.Namespace) -> tuple[list[str], list[list[str
     with the references. `args.hyp` becomes the written file, so reports name it."""
     import sys
 
-    from nmt.translate import load_translator, progress_bar
+    from nmt.commands.translate import load_translator, progress_bar
 
     sources, references = _read_aligned(args.src, args.ref)  # mismatched files fail before any work
     translator, config = load_translator(args)

@@ -62,7 +62,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def translations(system: System, sources: list[str], args: argparse.Namespace) -> list[str]:
     """The system's output for `sources`: read from its file, or translated by its model."""
-    from nmt.evaluate import read_lines
+    from nmt.commands.evaluate import read_lines
 
     if system.model_dir is None:
         lines = read_lines(system.path)
@@ -71,7 +71,7 @@ def translations(system: System, sources: list[str], args: argparse.Namespace) -
         return lines
     import torch
 
-    from nmt.translator import Translator
+    from nmt.decoding.translator import Translator
 
     translator = Translator.load(system.model_dir, device="cuda" if torch.cuda.is_available() else "cpu",
                                  batch_size=args.batch_size)
@@ -85,7 +85,7 @@ def translations(system: System, sources: list[str], args: argparse.Namespace) -
 def run(args: argparse.Namespace) -> int:
     from nmt.diagnostics.figures import check_figure_path, save_figure
     from nmt.diagnostics.length_report import format_table, length_figure
-    from nmt.evaluate import read_lines
+    from nmt.commands.evaluate import read_lines
 
     _check(args)
     buckets = make_buckets(parse_edges(args.buckets))

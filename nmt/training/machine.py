@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from nmt.precision import cpu_capability
+from nmt.training.precision import cpu_capability
 
 
 @dataclass

@@ -125,7 +125,7 @@ class ShortlistModel:
         if isinstance(output, nn.Linear):
             weight, bias = output.weight.index_select(0, ids), output.bias.index_select(0, ids)
             self.project = lambda x: F.linear(x, weight, bias)  # (rows, C)
-        else:  # nmt.quantization.Int8Linear
+        else:  # nmt.decoding.quantization.Int8Linear
             self.project = output.rows(ids)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:

@@ -18,11 +18,11 @@ import torch
 
 from nmt.config import Config
 from nmt.data.batch import Batch
-from nmt.evaluate import score
+from nmt.commands.evaluate import score
 from nmt.model.loss import projected_loss
 from nmt.model.seq2seq import build_model
-from nmt.optim import build_optimizer, build_scheduler
-from nmt.translator import Translator
+from nmt.training.optim import build_optimizer, build_scheduler
+from nmt.decoding.translator import Translator
 
 
 def teacher_forcing_ratio(cfg, step: int) -> float:

@@ -19,8 +19,8 @@ from nmt.config import SearchConfig
 from nmt.data.batch import collate
 from nmt.errors import NMTError
 from nmt.model.seq2seq import Seq2Seq
-from nmt.search import Hypothesis, search
-from nmt.search_options import ShortlistSizes
+from nmt.decoding.search import Hypothesis, search
+from nmt.commands.decoding import ShortlistSizes
 from nmt.tokenizer import Tokenizer
 
 
@@ -61,9 +61,9 @@ class Translator:
              shortlist: Optional[Sequence[int]] = None, **options) -> "Translator":
         """From an exported model directory (config, safetensors weights, tokenizers).
 
-        int8: quantize the decoder's products for CPU inference (`nmt.quantization`).
+        int8: quantize the decoder's products for CPU inference (`nmt.decoding.quantization`).
         shortlist: `ShortlistSizes` or its numbers (most frequent pieces, translations per source
-        piece[, fewest rows]): decode over the directory's vocabulary shortlist (`nmt.shortlist`)
+        piece[, fewest rows]): decode over the directory's vocabulary shortlist (`nmt.decoding.shortlist`)
         instead of the whole vocabulary.
 
         A tokenizer whose vocabulary differs from the one the model was trained with (meta.json)
@@ -82,12 +82,12 @@ class Translator:
                                f"says the model was trained with {expected}: the tokenizer does not match the model")
         model = exported.model
         if int8:
-            from nmt.quantization import quantize_decoder
+            from nmt.decoding.quantization import quantize_decoder
 
             model = quantize_decoder(model.eval())
         table = None
         if shortlist is not None:
-            from nmt.shortlist import FILE, LexicalTable
+            from nmt.decoding.shortlist import FILE, LexicalTable
 
             table = (LexicalTable.load(Path(model_dir) / FILE), ShortlistSizes(*shortlist))
         return cls(model, tokenizer, exported.config.search, device=device, shortlist=table, **options)
@@ -143,7 +143,7 @@ class Translator:
             src, lengths = batch.src.to(self.device), batch.src_lengths.to(self.device)
             if self.shortlist is None:
                 return search(self.model, src, lengths, config, attention=attention)
-            from nmt.shortlist import ShortlistModel
+            from nmt.decoding.shortlist import ShortlistModel
 
             table, sizes = self.shortlist
             model = ShortlistModel(self.model, table.candidates(batch.src, *sizes).to(self.device))

@@ -10,9 +10,9 @@ import argparse
 import importlib
 
 DIAGNOSTICS = {
-    "gradients": ("nmt.diagnostics.gradients_command",
+    "gradients": ("nmt.commands.diagnose_gradients",
                   "norm of dL/dh_t by distance through time, for rnn, gru and lstm encoders or a trained model"),
-    "length": ("nmt.diagnostics.length_command",
+    "length": ("nmt.commands.diagnose_length",
                "BLEU and chrF by source-length bucket for several models: the context-vector bottleneck"),
 }
 

@@ -30,8 +30,8 @@ from nmt.config import Config, apply_overrides, describe_sources, dump_config, r
 from nmt.errors import DataError, NMTError
 
 if TYPE_CHECKING:
-    from nmt.throughput import ThroughputMeter
-    from nmt.train import RunPaths
+    from nmt.training.throughput import ThroughputMeter
+    from nmt.training.run import RunPaths
 
 
 @dataclass(frozen=True)
@@ -202,9 +202,9 @@ def run(recipe: Recipe, args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(plan.config), end="")
         return 0
-    from nmt.allocator import tune_malloc
-    from nmt.recipe_results import evaluate_run
-    from nmt.train import RunPaths
+    from nmt.training.allocator import tune_malloc
+    from nmt.recipe.results import evaluate_run
+    from nmt.training.run import RunPaths
 
     tune_malloc()  # the entry point's job: faster large allocations for training and decoding
     paths = RunPaths(plan.config.train.run_dir / plan.config.run_name)
@@ -237,8 +237,8 @@ class Training:
 
 def train_step(plan: Plan, paths: "RunPaths", fresh: bool) -> Training:
     """`nmt train` on the merged config, with a throughput meter; resumes an interrupted run."""
-    from nmt.throughput import ThroughputMeter
-    from nmt.train import resume_checkpoint, train
+    from nmt.training.throughput import ThroughputMeter
+    from nmt.training.run import resume_checkpoint, train
 
     resume = resume_checkpoint(plan.config, paths, fresh)
     if resume is not None:

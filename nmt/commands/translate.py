@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 from nmt.errors import NMTError
-from nmt.search_options import add_search_arguments, positive_int, resolve_device, search_config
+from nmt.commands.decoding import add_search_arguments, positive_int, resolve_device, search_config
 
 CHUNK_LINES = 10_000  # lines read and translated at a time in batch mode
 
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nmt.translator import LongSourceWarning
+    from nmt.decoding.translator import LongSourceWarning
 
     interactive = args.input is None and sys.stdin.isatty()
     if interactive and args.output is not None:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not interactive and args.show_alignment:
         raise NMTError("--show-alignment is for the interactive prompt; in batch mode use --attention-plot")
     if args.attention_plot is not None:
-        from nmt.alignment import check_plot_path
+        from nmt.decoding.alignment import check_plot_path
 
         check_plot_path(args.attention_plot)
     translator, config = load_translator(args)
@@ -74,8 +74,8 @@ def load_translator(args: argparse.Namespace):
     command-line options applied."""
     import torch
 
-    from nmt.allocator import tune_malloc
-    from nmt.translator import Translator
+    from nmt.training.allocator import tune_malloc
+    from nmt.decoding.translator import Translator
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -196,7 +196,7 @@ def _plot(translator, config, text: str, path: Path, line: int) -> None:
 
 def render(translation, tokenizer, nbest: bool, show_alignment: bool) -> list[str]:
     """What the prompt prints for one translation."""
-    from nmt.alignment import alignment_of, format_alignment
+    from nmt.decoding.alignment import alignment_of, format_alignment
 
     if nbest:
         lines = [f"{rank:>2}  {h.score:9.4f}  {text}"
@@ -209,7 +209,7 @@ def render(translation, tokenizer, nbest: bool, show_alignment: bool) -> list[st
 
 
 def run_interactive(translator, config, args: argparse.Namespace) -> int:
-    from nmt.interactive import default_history_file, line_history, repl
+    from nmt.commands.interactive import default_history_file, line_history, repl
 
     attention = args.show_alignment or args.attention_plot is not None
     count = itertools.count(1)
@@ -231,6 +231,6 @@ def run_interactive(translator, config, args: argparse.Namespace) -> int:
 
 
 def _plot_translation(translation, tokenizer, path: Path, text: str) -> None:
-    from nmt.alignment import alignment_of, plot_attention
+    from nmt.decoding.alignment import alignment_of, plot_attention
 
     plot_attention(alignment_of(translation, tokenizer), path, title=text[:120])

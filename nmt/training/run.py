@@ -23,8 +23,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from nmt.config import Config, dump_config, load_config, read_yaml, apply_overrides, validate
 from nmt.diagnostics.gradient_callback import GradientProfileCallback
 from nmt.errors import ConfigError, NMTError
-from nmt.optim import monitor_mode
-from nmt.precision import resolve_precision
+from nmt.training.optim import monitor_mode
+from nmt.training.precision import resolve_precision
 
 CONFIG_FILE = "config.yaml"
 LAST = "last.ckpt"
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nmt.allocator import tune_malloc
+    from nmt.training.allocator import tune_malloc
 
     config = _load(args)
     tune_malloc()  # the entry point's job (see allocator.py): large step buffers are reused
@@ -135,7 +135,7 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
     """
     from nmt.data.datamodule import TranslationDataModule
     from nmt.export import export_model_dir
-    from nmt.module import TranslationModule
+    from nmt.training.module import TranslationModule
 
     started = time.monotonic()
     train_cfg = config.train
@@ -163,7 +163,7 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
             state = torch.load(paths.best, map_location="cpu", weights_only=True)["state_dict"]
             module.load_state_dict(state)
     if trainer.is_global_zero:
-        from nmt.shortlist import write_for_export
+        from nmt.decoding.shortlist import write_for_export
 
         export_model_dir(paths.export, config, module.model, datamodule.tokenizer)
         write_for_export(paths.export, datamodule.train_cache, datamodule.src_vocab_size, datamodule.tgt_vocab_size)
