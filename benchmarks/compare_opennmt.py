@@ -55,7 +55,8 @@ sys.path.insert(0, str(HERE))
 
 from train_speed import VARIANTS, machine, run_child  # noqa: E402  (sibling script)
 
-from nmt.commands.decoding import DEFAULT_SHORTLIST, shortlist_sizes  # noqa: E402
+from nmt.commands.decoding import shortlist_sizes  # noqa: E402
+from nmt.config import ShortlistConfig  # noqa: E402
 
 ONMT_VERSION = "3.5.1"
 ONMT_REPORT_EVERY = 10  # OpenNMT-py's throughput is read from its step reports: the window edges must fall on one
@@ -263,7 +264,7 @@ def decode_onmt(tools: dict, checkpoint: Path, files: dict, spm_model: Path, wor
 
 
 def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bool, length: Optional[int] = None,
-               device: str = "cpu", shortlist: Optional[tuple[int, ...]] = None, early_stop: bool = False) -> dict:
+               device: str = "cpu", shortlist: Optional["ShortlistConfig"] = None, early_stop: bool = False) -> dict:
     """In a child process (its own RSS and thread setting): `Translator.translate` wall time."""
     code = (
         "import json, sys, time, torch\n"
@@ -272,7 +273,7 @@ def decode_nmt(export: Path, lines: list[str], beam: int, threads: int, int8: bo
         "from nmt.decoding.translator import Translator\n"
         "tune_malloc()\n"
         "lines = json.load(sys.stdin)\n"
-        f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8}, shortlist={tuple(shortlist) if shortlist else None!r})\n"
+        f"t = Translator.load({str(export)!r}, device={device!r}, batch_size=64, int8={int8}, shortlist={shortlist.sizes() if shortlist else None!r})\n"
         f"config = t.search_config.model_copy(update={{'beam_size': {beam}, 'nbest': 1, 'early_stop': {early_stop}}})\n"
         + (f"config = config.fixed_length({length})\n" if length else "") +
         "start = time.perf_counter(); out = t.translate(lines, config); seconds = time.perf_counter() - start\n"
@@ -373,10 +374,10 @@ def main() -> None:
                              "(default: %(default)s)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where both toolkits train and decode (default: %(default)s)")
-    parser.add_argument("--shortlist", type=shortlist_sizes, default=DEFAULT_SHORTLIST, metavar="F,K[,M]",
+    parser.add_argument("--shortlist", type=shortlist_sizes, default=ShortlistConfig(), metavar="F,K[,M]",
                         help="nmt's vocabulary shortlist rows: F frequent pieces + K per source piece, at least M "
-                             "(default: %d,%d,%d; the nmt model needs its shortlist.safetensors: `nmt shortlist MODEL_DIR`)"
-                             % DEFAULT_SHORTLIST)
+                             f"(default: {ShortlistConfig()}; the nmt model needs its shortlist.safetensors: "
+                             "`nmt shortlist MODEL_DIR`)")
     parser.add_argument("--no-shortlist", dest="shortlist", action="store_const", const=None)
     parser.add_argument("--no-early-stop", dest="early_stop", action="store_false",
                         help="leave out the beam-5 rows (as the models end) that nmt decodes with `--early-stop`, "

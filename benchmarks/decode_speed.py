@@ -181,7 +181,7 @@ def main() -> None:
                     for early_stop in (False, True) if args.early_stop and beam > 1 else (False,):
                         row = time_one(translator, counter, sources[:count], beam, batch_size,
                                        references[:count] if args.model is not None else None, early_stop)
-                        label = {"shortlist": ",".join(map(str, shortlist[1]))} if shortlist else {}
+                        label = {"shortlist": str(shortlist[1])} if shortlist else {}
                         label |= {"early_stop": True} if early_stop else {}
                         results.append({"precision": precision, **label, **row})
                         print(json.dumps(results[-1]), flush=True)

@@ -61,7 +61,7 @@ def main() -> None:
     total = sum(e.self_cpu_time_total for e in averages)
     shares = sorted(((e.key, e.self_cpu_time_total / total) for e in averages), key=lambda kv: -kv[1])
     print(json.dumps({"beam": args.beam, "batch_size": args.batch_size, "int8": args.int8,
-                      "shortlist": args.shortlist, "fixed_length": args.fixed_length, "sentences": len(lines),
+                      "shortlist": str(args.shortlist) if args.shortlist else None, "fixed_length": args.fixed_length, "sentences": len(lines),
                       "threads": torch.get_num_threads(), "seconds_under_profiler": round(seconds, 3),
                       "self_cpu_share": {k: round(v, 4) for k, v in shares[: args.rows]}}))
 

@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from nmt.commands.main import main
-from nmt.commands.evaluate import paired_bootstrap, read_lines, score
+from nmt.lines import read_lines
+from nmt.metrics import paired_bootstrap, score
 
 WORDS = ["Ein", "Mann", "die", "Frau", "spielt", "Straße", "naïve", "«Café»", "don't", "3.5", "U.S.",
          "—", "Kinder", "laufen", "über", "den", "Hof", ",", ".", "!", "Hund", "rot", "ÉCOLE", "日本"]

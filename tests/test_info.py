@@ -7,7 +7,7 @@ import yaml
 from nmt.commands.main import main
 from nmt.config import load_config
 from nmt.export import TokenizerFiles, export_model_dir
-from nmt.commands.info import summarize
+from nmt.model.summary import summarize
 from nmt.model import build_model
 from tiny_models import tiny_config
 

@@ -21,7 +21,8 @@ import yaml
 
 from nmt.commands.main import main as nmt_main
 from nmt.errors import DataError
-from nmt.commands.evaluate import read_lines, score
+from nmt.lines import read_lines
+from nmt.metrics import score
 from nmt.recipe.driver import DataRequest, Pair, build_parser, resolve
 from tests.conftest import make_pairs, write_parallel
 

@@ -15,7 +15,8 @@ from nmt.commands.main import main
 from nmt.config import SearchConfig
 from nmt.decoding.quantization import Int8Linear, int8_available
 from nmt.decoding.search import search
-from nmt.commands.decoding import ShortlistSizes, shortlist_sizes
+from nmt.commands.decoding import shortlist_sizes
+from nmt.config import ShortlistConfig
 from nmt.decoding.shortlist import FILE, LexicalTable, ShortlistModel
 from nmt.decoding.translator import Translator
 from tests.test_translator import SOURCES
@@ -53,8 +54,8 @@ def test_candidates_are_topped_up_with_the_next_most_frequent_pieces_to_min_rows
 
 
 def test_shortlist_sizes_take_an_optional_fewest_rows():
-    assert shortlist_sizes("100,20") == ShortlistSizes(100, 20, 1000)
-    assert shortlist_sizes("100,20,0") == (100, 20, 0)
+    assert shortlist_sizes("100,20") == ShortlistConfig(frequent=100, per_source=20, min_rows=1000)
+    assert shortlist_sizes("100,20,0").sizes() == (100, 20, 0)
     with pytest.raises(argparse.ArgumentTypeError, match="expected F,K or F,K,M"):
         shortlist_sizes("1,2,3,4")
     with pytest.raises(argparse.ArgumentTypeError, match="must be >= 0"):

@@ -1,18 +1,20 @@
 """Decoding options on the command line, shared by `nmt translate` and `nmt evaluate MODEL_DIR`.
 
 Each search option overrides one field of the model's own `search:` section (`SearchConfig`), so
-the defaults live in one place: the exported `config.yaml`, else `SearchConfig` itself. Nothing
-here imports torch, so `nmt evaluate --hyp` stays quick to start.
+the defaults live in one place: the exported `config.yaml`, else `SearchConfig` itself; batching
+and shortlist defaults and every choice are read from the config classes too. Nothing here
+imports torch at module level, so `nmt evaluate --hyp` stays quick to start.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple
+
 from pydantic import ValidationError
 
-from nmt.config import SearchConfig, format_validation_error
-from nmt.errors import NMTError
+from nmt.config import (SearchConfig, ShortlistConfig, TranslatorConfig, field_choices, field_default,
+                        format_validation_error)
+from nmt.errors import ConfigError, NMTError
 
 OPTIONS = {  # argparse destination -> SearchConfig field
     "beam": "beam_size",
@@ -28,25 +30,6 @@ OPTIONS = {  # argparse destination -> SearchConfig field
 FLAGS = {field: "--" + dest.replace("_", "-") for dest, field in OPTIONS.items()}
 
 
-class ShortlistSizes(NamedTuple):
-    """How a batch's vocabulary shortlist is made (`nmt.decoding.shortlist.LexicalTable.candidates`)."""
-
-    frequent: int  # the most frequent target pieces, always in
-    per_source: int  # the best translations of every source piece in the batch
-    # At least this many rows, topped up with the next most frequent pieces. A single sentence's
-    # union is small (about 200 rows at 100,20 on Multi30k), and greedy search has no second beam
-    # to recover a missing word: at batch 1 the Luong recipe model lost 0.37 BLEU greedy without
-    # it and at most 0.10 with 1,000 rows, for 5-13 % of the batch-1 rate; batches of 64 hold
-    # 1,236+ rows on test2016 and are unchanged.
-    min_rows: int = 1000
-
-
-# `--shortlist` given alone. On the Luong recipe model (test2016 de-en, batch 1 and 64, fp32 and
-# int8) 100,20,1000 changed beam-5 BLEU by +0.11 to +0.45 against exact fp32 search and greedy
-# by -0.05 to +0.07 (README, "Shortlist size").
-DEFAULT_SHORTLIST = ShortlistSizes(100, 20)
-
-
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -54,18 +37,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-def shortlist_sizes(text: str) -> ShortlistSizes:
-    """`F,K` or `F,K,M` -> ShortlistSizes (M, the fewest rows, defaults to 1,000)."""
+def shortlist_sizes(text: str) -> ShortlistConfig:
+    """`--shortlist F,K[,M]` -> ShortlistConfig; a malformed value is argparse's usage error."""
     try:
-        sizes = [int(x) for x in text.split(",")]
-        if len(sizes) not in (2, 3):
-            raise ValueError
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected F,K or F,K,M (e.g. {DEFAULT_SHORTLIST.frequent},"
-                                         f"{DEFAULT_SHORTLIST.per_source}), got {text!r}") from None
-    if min(sizes) < 0:
-        raise argparse.ArgumentTypeError(f"sizes must be >= 0, got {text!r}")
-    return ShortlistSizes(*sizes)
+        return ShortlistConfig.parse(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) -> None:
@@ -74,7 +51,7 @@ def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) ->
     group.add_argument("-b", "--beam", type=int, metavar="K", help="beam size; 1 is greedy search")
     if nbest:
         group.add_argument("-n", "--nbest", type=int, metavar="N", help="hypotheses per sentence (at most K)")
-    group.add_argument("--length-penalty", choices=["gnmt", "length", "none"], help="how finished hypotheses are ranked")
+    group.add_argument("--length-penalty", choices=field_choices(SearchConfig, "length_penalty"), help="how finished hypotheses are ranked")
     group.add_argument("--alpha", type=float, help="gnmt length penalty exponent")
     group.add_argument("--max-len", type=int, metavar="N", help="hard cap on output tokens")
     group.add_argument("--max-len-ratio", type=float, metavar="R",
@@ -83,20 +60,21 @@ def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) ->
     group.add_argument("--min-len", type=int, metavar="N", help="no end of sentence before N tokens")
     group.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=None,
                        help="beam search: stop a sentence once no open hypothesis would outrank its n-best if it "
-                            "ended at the next step, not at the longest length (faster; BLEU cost in the README)")
+                            "ended at the next step, not at the longest length (faster; BLEU cost in docs/decoding.md)")
     group = parser.add_argument_group("batching and device")
-    group.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
+    group.add_argument("--batch-size", type=positive_int, default=field_default(TranslatorConfig, "batch_size"), metavar="N",
                        help="sentences searched together (default: %(default)s)")
-    group.add_argument("--max-src-tokens", type=positive_int, default=400, metavar="N",
+    group.add_argument("--max-src-tokens", type=positive_int, default=field_default(TranslatorConfig, "max_src_tokens"),
+                       metavar="N",
                        help="longer source lines are cut to N pieces, with a warning (default: %(default)s)")
     group.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto: cuda if available)")
     group.add_argument("--threads", type=positive_int, metavar="N", help="torch CPU threads (default: all cores)")
     group.add_argument("--int8", action="store_true",
-                       help="CPU only: int8 dynamic quantization of the decoder's products (faster; BLEU cost in the README)")
-    group.add_argument("--shortlist", nargs="?", const=DEFAULT_SHORTLIST, metavar="F,K[,M]", type=shortlist_sizes,
+                       help="CPU only: int8 dynamic quantization of the decoder's products (faster; BLEU cost in docs/decoding.md)")
+    group.add_argument("--shortlist", nargs="?", const=ShortlistConfig(), metavar="F,K[,M]", type=shortlist_sizes,
                        help="decode over a vocabulary shortlist: the F most frequent target pieces plus K per source "
-                            "piece, topped up with frequent pieces to at least M rows (default when given: %s,%s,%s; "
-                            "needs MODEL_DIR/shortlist.safetensors; BLEU cost in the README)" % DEFAULT_SHORTLIST)
+                            "piece, topped up with frequent pieces to at least M rows (default when given: "
+                            f"{ShortlistConfig()}; needs MODEL_DIR/shortlist.safetensors; BLEU cost in docs/decoding.md)")
 
 
 def search_config(base: SearchConfig, args: argparse.Namespace) -> SearchConfig:
@@ -127,3 +105,21 @@ def resolve_device(name: str) -> str:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise NMTError(f"--device {name}: no CUDA device is available")
     return str(device)
+
+
+def load_translator(args: argparse.Namespace):
+    """The model directory's `Translator` on the chosen device, and its search config with the
+    command-line options applied."""
+    import torch
+
+    from nmt.training.allocator import tune_malloc
+    from nmt.decoding.translator import Translator
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    tune_malloc()
+    options = TranslatorConfig(batch_size=args.batch_size, max_src_tokens=args.max_src_tokens,
+                               int8=getattr(args, "int8", False), shortlist=getattr(args, "shortlist", None))
+    translator = Translator.load(args.model_dir, device=device, options=options)
+    return translator, search_config(translator.search_config, args)

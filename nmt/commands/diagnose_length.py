@@ -62,7 +62,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def translations(system: System, sources: list[str], args: argparse.Namespace) -> list[str]:
     """The system's output for `sources`: read from its file, or translated by its model."""
-    from nmt.commands.evaluate import read_lines
+    from nmt.lines import read_lines
 
     if system.model_dir is None:
         lines = read_lines(system.path)
@@ -85,7 +85,7 @@ def translations(system: System, sources: list[str], args: argparse.Namespace) -
 def run(args: argparse.Namespace) -> int:
     from nmt.diagnostics.figures import check_figure_path, save_figure
     from nmt.diagnostics.length_report import format_table, length_figure
-    from nmt.commands.evaluate import read_lines
+    from nmt.lines import read_lines
 
     _check(args)
     buckets = make_buckets(parse_edges(args.buckets))

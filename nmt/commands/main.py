@@ -15,11 +15,11 @@ from nmt.errors import NMTError
 
 COMMANDS = {
     "prepare": ("nmt.commands.prepare", "train tokenizers and build the token-id cache"),
-    "train": ("nmt.training.run", "train a model from a YAML config"),
+    "train": ("nmt.commands.train", "train a model from a YAML config"),
     "translate": ("nmt.commands.translate", "translate interactively, from stdin or from files"),
     "evaluate": ("nmt.commands.evaluate", "BLEU, chrF and TER with sacrebleu signatures"),
     "info": ("nmt.commands.info", "architecture and parameter counts per component"),
-    "shortlist": ("nmt.decoding.shortlist", "build the vocabulary shortlist of an exported model (for --shortlist)"),
+    "shortlist": ("nmt.commands.shortlist", "build the vocabulary shortlist of an exported model (for --shortlist)"),
     "plot": ("nmt.commands.plot", "training curves from run directories"),
     "diagnose": ("nmt.commands.diagnose", "gradients through time and BLEU by source length"),
 }

@@ -14,43 +14,9 @@ from pathlib import Path
 from typing import Optional
 
 from nmt.config import Config, DataConfig, apply_overrides, describe_sources, read_configs, validate
-from nmt.data.pipeline import Prepared, prepare
+from nmt.data.pipeline import prepare
+from nmt.data.summary import format_summary
 from nmt.errors import DataError
-
-
-# ----------------------------------------------------------------------------- summary
-
-
-def format_summary(prepared: Prepared) -> str:
-    config, tokenizer = prepared.config, prepared.tokenizer
-    options = config.tokenizer
-    lines = [f"prepared {config.name} in {prepared.seconds:.1f} s"]
-    for summary in prepared.splits.values():
-        counts = summary.counts
-        lines.append(f"  {summary.split:<6} {summary.corpus}")
-        if summary.split == "train":
-            lines.append(f"         {counts.describe()}")
-        else:
-            lines.append(f"         {counts.read} pairs ({'cached' if summary.cache else 'checked'}, not filtered)")
-    state = "trained" if prepared.tokenizer_trained else "reused"
-    kind = f"{'joint' if tokenizer.joint else 'separate'} {options.type}"
-    pruned = tokenizer.tgt_vocab_size != tokenizer.tgt_model.vocab_size()
-    seen = f" (pieces seen in training, of {tokenizer.tgt_model.vocab_size()})" if pruned else ""
-    lines.append(f"  tokenizer {tokenizer.directory} ({state}): {kind}, vocabulary "
-                 f"{config.src_lang} {tokenizer.src_vocab_size} / {config.tgt_lang} {tokenizer.tgt_vocab_size}{seen}")
-    pieces = ", ".join(f"{s.split} {s.src_pieces:.1f} / {s.tgt_pieces:.1f}"
-                       for s in prepared.splits.values() if s.cache is not None)
-    lines.append(f"  pieces per sentence ({config.src_lang} / {config.tgt_lang}, mean): {pieces}")
-    for summary in prepared.splits.values():
-        if summary.cache is not None:
-            lines.append(f"  cache  {summary.cache} ({'built' if summary.built else 'reused'})")
-    train = prepared.splits["train"].counts.kept
-    lines.append(f"  batches at {config.batch_tokens} tokens: {prepared.batches} per epoch, "
-                 f"{train / max(prepared.batches, 1):.1f} pairs each, padding share {prepared.padding_share:.1%}")
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,18 +10,16 @@ go through the one `Translator`, so what is typed at the prompt translates exact
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional
 
+from nmt.commands.decoding import add_search_arguments, load_translator, positive_int
 from nmt.errors import NMTError
-from nmt.commands.decoding import add_search_arguments, positive_int, resolve_device, search_config
+from nmt.lines import numbered_lines, open_output, open_source
+from nmt.progress import progress_bar
 
 CHUNK_LINES = 10_000  # lines read and translated at a time in batch mode
 
@@ -69,84 +67,11 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(translator, config, args)
 
 
-def load_translator(args: argparse.Namespace):
-    """The model directory's `Translator` on the chosen device, and its search config with the
-    command-line options applied."""
-    import torch
-
-    from nmt.training.allocator import tune_malloc
-    from nmt.decoding.translator import Translator
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    tune_malloc()
-    translator = Translator.load(args.model_dir, device=device, batch_size=args.batch_size,
-                                 max_src_tokens=args.max_src_tokens, int8=getattr(args, "int8", False),
-                                 shortlist=getattr(args, "shortlist", None))
-    return translator, search_config(translator.search_config, args)
-
-
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"nmt translate: warning: {message}", file=sys.stderr, flush=True)
 
 
-def progress_bar(total: Optional[int], quiet: bool = False):
-    """tqdm on stderr; off with `quiet` or when stderr is not a terminal."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=" lines", file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
-
-
 # ----------------------------------------------------------------------------- batch mode
-
-
-@dataclass
-class Source:
-    stream: BinaryIO
-    name: str  # for error messages
-    lines: Optional[int]  # known for files (progress bar total), not for a pipe
-
-
-@contextlib.contextmanager
-def open_source(path: Optional[Path]) -> Iterator[Source]:
-    if path is None:
-        yield Source(sys.stdin.buffer, "<stdin>", None)
-        return
-    if not path.is_file():
-        raise NMTError(f"{path}: file not found")
-    with open(path, "rb") as stream:
-        count = sum(1 for _ in numbered_lines(Source(stream, str(path), None)))  # bad bytes stop us before any work
-        stream.seek(0)
-        yield Source(stream, str(path), count)
-
-
-def numbered_lines(source: Source) -> Iterator[str]:
-    """The lines of `source` as text, without line ends; bytes that are not UTF-8 name the line."""
-    for number, raw in enumerate(source.stream, 1):
-        try:
-            yield raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as err:
-            raise NMTError(f"{source.name}: line {number}: not UTF-8 ({err.reason} at byte {err.start} of the line)") from None
-
-
-@contextlib.contextmanager
-def open_output(path: Optional[Path]) -> Iterator[BinaryIO]:
-    """stdout, or a file written beside `path` and renamed onto it only when all went well."""
-    if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    work = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(work, "wb") as stream:
-            yield stream
-        os.replace(work, path)
-    except OSError as err:
-        raise NMTError(f"{path}: cannot write ({err.strerror})") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            work.unlink()
 
 
 def format_results(translations, first_index: int, nbest: bool) -> str:

@@ -19,7 +19,7 @@ from nmt.data.batching import TokenBatchSampler
 from nmt.data.cache import TokenCache
 from nmt.data.loader import BatchLoader, ResumableLoader, make_dataloader
 from nmt.data.pipeline import prepare, read_manifest
-from nmt.commands.prepare import format_summary
+from nmt.data.summary import format_summary
 from nmt.errors import DataError
 from nmt.tokenizer import Tokenizer
 

@@ -5,7 +5,7 @@ hypothesis. A shortlist restricts that layer, per batch, to the pieces the batch
 need: the most frequent target pieces, plus for every source piece in the batch the target
 pieces that co-occur with it most strongly in the training pairs (Dice coefficient over
 sentence pairs), plus the special ids. The softmax is taken over the shortlist, so the search is
-no longer exact: its BLEU cost is measured (README, "Decoding speed").
+no longer exact: its BLEU cost is measured (docs/decoding.md, "Decoding speed").
 
 The lexical table is built from the training cache when `nmt train` exports a model, or later by
 `nmt shortlist MODEL_DIR` (the model's data must be prepared on that machine), and stored beside
@@ -18,7 +18,6 @@ keep their ids and search's masking needs no change; outputs are mapped back to 
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -163,15 +162,9 @@ def write_for_export(model_dir: Path, cache, src_vocab: int, tgt_vocab: int) -> 
     return path
 
 
-# ----------------------------------------------------------------------------- `nmt shortlist`
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir", metavar="MODEL_DIR", type=Path, help="an exported model directory")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build MODEL_DIR/shortlist.safetensors from the training cache of the model's own config."""
+def build_for_model_dir(model_dir: Path) -> tuple[Path, int]:
+    """MODEL_DIR/shortlist.safetensors from the training cache of the model's own config;
+    returns the file and the number of training pairs it was counted from."""
     import json
 
     from nmt.config import load_config
@@ -179,13 +172,11 @@ def run(args: argparse.Namespace) -> int:
     from nmt.data.pipeline import read_manifest
     from nmt.export import CONFIG, META
 
-    config_path, meta_path = args.model_dir / CONFIG, args.model_dir / META
+    config_path, meta_path = model_dir / CONFIG, model_dir / META
     for path in (config_path, meta_path):
         if not path.is_file():
             raise NMTError(f"{path}: not found; MODEL_DIR must be a directory written by `nmt train`")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     config = load_config(config_path)
     cache = TokenCache.open(Path(read_manifest(config.data)["caches"]["train"]))
-    path = write_for_export(args.model_dir, cache, meta["src_vocab_size"], meta["tgt_vocab_size"])
-    print(f"wrote {path} ({len(cache):,} training pairs)")
-    return 0
+    return write_for_export(model_dir, cache, meta["src_vocab_size"], meta["tgt_vocab_size"]), len(cache)

@@ -15,13 +15,14 @@ from typing import Iterator, Optional, Sequence
 
 import torch
 
-from nmt.config import SearchConfig
+from nmt.config import SearchConfig, ShortlistConfig, TranslatorConfig, validate
 from nmt.data.batch import collate
+from nmt.decoding.search import Hypothesis, search
 from nmt.errors import NMTError
 from nmt.model.seq2seq import Seq2Seq
-from nmt.decoding.search import Hypothesis, search
-from nmt.commands.decoding import ShortlistSizes
 from nmt.tokenizer import Tokenizer
+
+DEFAULTS = TranslatorConfig()
 
 
 class LongSourceWarning(UserWarning):
@@ -45,8 +46,9 @@ class Translator:
     """A model, its tokenizer and decoding options, ready for batches of sentences."""
 
     def __init__(self, model: Seq2Seq, tokenizer: Tokenizer, search_config: SearchConfig = SearchConfig(),
-                 device: str | torch.device = "cpu", batch_size: int = 64, max_src_tokens: int = 400,
-                 shortlist: Optional[tuple["LexicalTable", ShortlistSizes]] = None):
+                 device: str | torch.device = "cpu", batch_size: int = DEFAULTS.batch_size,
+                 max_src_tokens: int = DEFAULTS.max_src_tokens,
+                 shortlist: Optional[tuple["LexicalTable", ShortlistConfig]] = None):
         check_vocabularies(model, tokenizer)
         self.model = model
         self.tokenizer = tokenizer
@@ -57,21 +59,27 @@ class Translator:
         self.shortlist = shortlist  # (lexical table, how each batch's shortlist is made)
 
     @classmethod
-    def load(cls, model_dir: Path, device: str | torch.device = "cpu", int8: bool = False,
-             shortlist: Optional[Sequence[int]] = None, **options) -> "Translator":
+    def load(cls, model_dir: Path, device: str | torch.device = "cpu", options: Optional[TranslatorConfig] = None,
+             **overrides) -> "Translator":
         """From an exported model directory (config, safetensors weights, tokenizers).
 
+        `options` (`TranslatorConfig`), or single fields of it as keywords (`batch_size=16`):
         int8: quantize the decoder's products for CPU inference (`nmt.decoding.quantization`).
-        shortlist: `ShortlistSizes` or its numbers (most frequent pieces, translations per source
-        piece[, fewest rows]): decode over the directory's vocabulary shortlist (`nmt.decoding.shortlist`)
-        instead of the whole vocabulary.
+        shortlist: `ShortlistConfig` or its numbers (most frequent pieces, translations per source
+        piece[, fewest rows]): decode over the directory's vocabulary shortlist
+        (`nmt.decoding.shortlist`) instead of the whole vocabulary.
 
         A tokenizer whose vocabulary differs from the one the model was trained with (meta.json)
         is an `NMTError`: its ids would index the wrong embeddings or run past them.
         """
         from nmt.export import META, load_model_dir
 
-        if int8 and torch.device(device).type != "cpu":
+        shortlist = overrides.get("shortlist")
+        if shortlist is not None and not isinstance(shortlist, ShortlistConfig):
+            overrides["shortlist"] = dict(zip(ShortlistConfig.model_fields, shortlist))
+        tree = (options or TranslatorConfig()).model_dump() | overrides
+        options = validate(TranslatorConfig, tree, source="Translator.load")  # a bad value names the field
+        if options.int8 and torch.device(device).type != "cpu":
             raise NMTError(f"--int8 runs on the CPU only, not on {device}")
         exported = load_model_dir(Path(model_dir), device=device)
         tokenizer = exported.tokenizer
@@ -81,16 +89,17 @@ class Translator:
                 raise NMTError(f"{getattr(exported.tokenizers, side)} has {found} pieces but {Path(model_dir) / META} "
                                f"says the model was trained with {expected}: the tokenizer does not match the model")
         model = exported.model
-        if int8:
+        if options.int8:
             from nmt.decoding.quantization import quantize_decoder
 
             model = quantize_decoder(model.eval())
         table = None
-        if shortlist is not None:
+        if options.shortlist is not None:
             from nmt.decoding.shortlist import FILE, LexicalTable
 
-            table = (LexicalTable.load(Path(model_dir) / FILE), ShortlistSizes(*shortlist))
-        return cls(model, tokenizer, exported.config.search, device=device, shortlist=table, **options)
+            table = (LexicalTable.load(Path(model_dir) / FILE), options.shortlist)
+        return cls(model, tokenizer, exported.config.search, device=device, batch_size=options.batch_size,
+                   max_src_tokens=options.max_src_tokens, shortlist=table)
 
     def translate(self, lines: Sequence[str], search_config: Optional[SearchConfig] = None,
                   attention: bool = False, progress=None, first_line: int = 1) -> list[Translation]:
@@ -146,7 +155,7 @@ class Translator:
             from nmt.decoding.shortlist import ShortlistModel
 
             table, sizes = self.shortlist
-            model = ShortlistModel(self.model, table.candidates(batch.src, *sizes).to(self.device))
+            model = ShortlistModel(self.model, table.candidates(batch.src, *sizes.sizes()).to(self.device))
             nbest = search(model, src, lengths, config, attention=attention)
             return [[replace(h, tokens=model.model_ids(h.tokens)) for h in hyps] for hyps in nbest]
         finally:

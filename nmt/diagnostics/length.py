@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from nmt.errors import NMTError
-from nmt.commands.evaluate import score
+from nmt.metrics import score
 
 DEFAULT_EDGES = (10, 15, 20, 25)  # 1-10, 11-15, 16-20, 21-25, 26+
 

@@ -13,7 +13,7 @@ from typing import Optional
 from nmt.data.batch import collate
 from nmt.diagnostics.gradients import GradientProfile, gradient_profile
 from nmt.errors import NMTError
-from nmt.commands.evaluate import read_lines
+from nmt.lines import read_lines
 from nmt.export import load_model_dir
 from nmt.model.seq2seq import Seq2Seq
 

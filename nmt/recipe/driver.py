@@ -28,24 +28,10 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from nmt.config import Config, apply_overrides, describe_sources, dump_config, read_configs, validate
 from nmt.errors import DataError, NMTError
+from nmt.recipe.plan import Pair, Plan, Training
 
 if TYPE_CHECKING:
-    from nmt.training.throughput import ThroughputMeter
     from nmt.training.run import RunPaths
-
-
-@dataclass(frozen=True)
-class Pair:
-    src: str
-    tgt: str
-
-    @classmethod
-    def parse(cls, text: str) -> "Pair":
-        src, _, tgt = text.partition("-")
-        return cls(src, tgt)
-
-    def __str__(self) -> str:
-        return f"{self.src}-{self.tgt}"
 
 
 @dataclass(frozen=True)
@@ -137,20 +123,6 @@ def main(recipe: Recipe, argv: Optional[Sequence[str]] = None) -> int:
 # ----------------------------------------------------------------------------- config
 
 
-@dataclass
-class Plan:
-    """What a recipe run will do: the merged config and where it came from."""
-
-    recipe: str
-    test_name: str
-    config: Config
-    files: list[Path]
-    overrides: list[str]
-    pair: Pair
-    model: str
-    profile: str
-
-
 def check_pair(recipe: Recipe, text: str) -> Pair:
     if text not in recipe.pairs:
         raise NMTError(f"--pair: {text!r} is not a pair of this recipe (valid: {', '.join(recipe.pairs)})")
@@ -216,23 +188,6 @@ def run(recipe: Recipe, args: argparse.Namespace) -> int:
     results = evaluate_run(plan, paths, training, beam=args.beam, samples=args.samples, started=started)
     print(f"results written to {results}")
     return 0
-
-
-@dataclass
-class Training:
-    """What the training step measured (this session only, when a run resumed)."""
-
-    steps: int
-    wall_seconds: float  # the whole train call: data preparation, training loop, export
-    best: Optional[float]  # best validation score of `monitor`
-    monitor: str
-    resumed_from: Optional[Path]
-    meter: "ThroughputMeter"
-
-    def to_json(self) -> dict:
-        return {"steps": self.steps, "wall_seconds": round(self.wall_seconds, 1),
-                "best_validation": {"metric": self.monitor, "value": None if self.best is None else round(self.best, 2)},
-                "resumed_from": str(self.resumed_from) if self.resumed_from else None, **self.meter.to_json()}
 
 
 def train_step(plan: Plan, paths: "RunPaths", fresh: bool) -> Training:

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Optional
 import torch
 from nmt.config import Config
 from nmt.data.corpus import read_corpus
-from nmt.commands.evaluate import MetricResult, score, write_lines
+from nmt.lines import write_lines
+from nmt.metrics import MetricResult, score
 from nmt.training.machine import describe_machine
-from nmt.commands.translate import progress_bar
+from nmt.progress import progress_bar
 from nmt.decoding.translator import Translator
 
 if TYPE_CHECKING:
-    from nmt.recipe.driver import Plan, Training
+    from nmt.recipe.plan import Plan, Training
     from nmt.training.run import RunPaths
 
 RESULTS = "results.json"

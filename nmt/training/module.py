@@ -18,7 +18,7 @@ import torch
 
 from nmt.config import Config
 from nmt.data.batch import Batch
-from nmt.commands.evaluate import score
+from nmt.metrics import score
 from nmt.model.loss import projected_loss
 from nmt.model.seq2seq import build_model
 from nmt.training.optim import build_optimizer, build_scheduler

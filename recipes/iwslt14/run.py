@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's nmt, even where another copy is
 
 from nmt.data.download import fetch  # noqa: E402
 from nmt.errors import DataError  # noqa: E402
-from nmt.recipe.driver import DataRequest, Recipe, ensure_files, main  # noqa: E402
+from nmt.recipe import DataRequest, Recipe, ensure_files, main  # noqa: E402
 
 URL = "http://dl.fbaipublicfiles.com/fairseq/data/iwslt14/de-en.tgz"
 ARCHIVE = "de-en.tgz"

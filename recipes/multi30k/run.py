@@ -20,7 +20,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's nmt, even where another copy is installed
 
 from nmt.data.download import fetch  # noqa: E402
-from nmt.recipe.driver import DataRequest, Recipe, ensure_files, main  # noqa: E402
+from nmt.recipe import DataRequest, Recipe, ensure_files, main  # noqa: E402
 
 # role in the config -> file stem here (the local copy's names)
 FILES = {"train": "train", "valid": "val", "test": "test2016"}

@@ -20,7 +20,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's nmt, even where another copy is installed
 
 from nmt.errors import DataError  # noqa: E402
-from nmt.recipe.driver import DataRequest, Recipe, main  # noqa: E402
+from nmt.recipe import DataRequest, Recipe, main  # noqa: E402
 
 HUB = "wmt/wmt14"
 SPLITS = {"train": "train", "valid": "validation", "test": "test"}  # role -> split (newstest2013, newstest2014)
