@@ -1,5 +1,3 @@
-import time
-
 import pytest
 import torch
 
@@ -73,7 +71,10 @@ def reverse_pairs(n: int, generator: torch.Generator) -> list[tuple[list[int], l
 
 @pytest.mark.slow
 def test_reverse_task_is_learned_and_decoded_greedily():
-    """A tiny attention model learns to reverse sequences: >= 90 % exact match within a minute."""
+    """A tiny attention model learns to reverse sequences: >= 90 % exact match within 1,000 steps.
+
+    Seeded and on one thread, so the same steps give the same model on every run: 100 % after 7
+    rounds of 50 steps here; the bound of 20 rounds leaves room for other CPUs' rounding."""
     torch.manual_seed(0)
     cfg = ModelConfig.model_validate({"encoder": dict(emb_size=32, hidden_size=32, dropout=0.0),
                                       "decoder": dict(emb_size=32, hidden_size=64, dropout=0.0)})
@@ -81,8 +82,9 @@ def test_reverse_task_is_learned_and_decoded_greedily():
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     train_gen, test = torch.Generator().manual_seed(1), collate(reverse_pairs(200, torch.Generator().manual_seed(2)))
     references = [row[row.ne(0)][:-1].tolist() for row in test.tgt_out]  # without PAD and EOS
-    started, accuracy = time.monotonic(), 0.0
-    while time.monotonic() - started < 60 and accuracy < 0.9:
+    accuracy, rounds = 0.0, 0
+    while rounds < 20 and accuracy < 0.9:
+        rounds += 1
         model.train()
         for _ in range(50):
             batch = collate(reverse_pairs(64, train_gen))
@@ -95,7 +97,7 @@ def test_reverse_task_is_learned_and_decoded_greedily():
         with torch.inference_mode():
             hypotheses = search(model, test.src, test.src_lengths, SearchConfig(beam_size=1))
         accuracy = sum(h[0].tokens == ref for h, ref in zip(hypotheses, references)) / len(references)
-    assert accuracy >= 0.9
+    assert accuracy >= 0.9, f"{accuracy:.2f} exact after {rounds} rounds of 50 steps"
 
 
 def test_dot_attention_with_mismatched_sizes_is_a_config_error():

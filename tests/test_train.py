@@ -6,7 +6,6 @@ import csv
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +81,27 @@ def test_train_writes_run_directory_and_loadable_export(tmp_path):
     assert len(Translator.load(run / "export", shortlist=(10, 5))(["abc de"])) == 1
 
 
+# A `nmt train` process that SIGKILLs itself right after step KILL_AT: a checkpoint is on disk
+# (saved every 2 steps, at step KILL_AT - 1 at the latest) and the run is cut mid-step, the way a
+# killed job dies, at the same step however busy the machine is.
+KILL_AT = 7
+SELF_KILL = f"""
+import os, signal, sys
+import lightning as L
+from nmt.commands import train as command
+from nmt.commands.main import main
+
+class Kill(L.Callback):
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == {KILL_AT}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+train = command.train
+command.train = lambda *args, **kwargs: train(*args, **kwargs, callbacks=[Kill()])
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_resume_after_sigkill_continues_the_same_loss_curve(tmp_path):
     steps = ["train.max_steps=60", "train.checkpoint_every_steps=2", "train.val_bleu=false",
              "train.val_every_steps=20"]
@@ -92,18 +112,11 @@ def test_resume_after_sigkill_continues_the_same_loss_curve(tmp_path):
 
     config = tiny_run_config(tmp_path / "b")
     run_dir = tmp_path / "b" / "runs" / "toy"
-    process = subprocess.Popen([sys.executable, "-m", "nmt", "train", "--config", str(config), *steps],
-                               cwd=config.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if last.is_file() and torch.load(last, weights_only=True)["global_step"] >= 4:
-            break
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = torch.load(last, weights_only=True)["global_step"]
-    assert 4 <= killed_at < 60, "the kill must land mid-run"
+    killed = subprocess.run([sys.executable, "-c", SELF_KILL, "train", "--config", str(config), *steps],
+                            cwd=config.parent, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    killed_at = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert killed_at == KILL_AT - 1, "the last checkpoint before the kill"
 
     resumed = run_cli(config, *steps)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

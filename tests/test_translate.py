@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Optional
 from pathlib import Path
 
 import pytest
@@ -324,6 +325,45 @@ def _read_until(fd: int, token: bytes, timeout: float = 60.0) -> bytes:
     return data
 
 
+# what the kernel shows for a process blocked in select()/poll(): its wait channel, else its syscall
+# number (x86_64: poll 7, select 23, pselect6 270, ppoll 271; aarch64: pselect6 72, ppoll 73)
+WAITING_IN = ("poll", "select")
+WAITING_SYSCALLS = {"x86_64": {7, 23, 270, 271}, "aarch64": {72, 73}}
+
+
+def _blocked_in_select(pid: int) -> Optional[bool]:
+    """Whether the process's main thread sleeps in select()/poll(); None if the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/wchan") as wchan:
+            channel = wchan.read().strip()
+        if channel not in ("", "0"):
+            return state == "S" and any(word in channel for word in WAITING_IN)
+        with open(f"/proc/{pid}/syscall") as syscall:
+            number = syscall.read().split()[0]
+    except (OSError, IndexError):
+        return None
+    known = WAITING_SYSCALLS.get(os.uname().machine)
+    if known is None or not number.isdigit():
+        return None
+    return state == "S" and int(number) in known
+
+
+def _wait_until_reading_keys(pid: int, timeout: float = 60.0) -> None:
+    """Block until readline waits in select() for the next key: only there does SIGINT interrupt
+    it at once (between keys, Python's readline defers the signal until the next key arrives)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        blocked = _blocked_in_select(pid)
+        if blocked is None:
+            pytest.skip("this kernel does not show where a process waits (/proc/PID/wchan, /proc/PID/syscall)")
+        if blocked:
+            return
+        time.sleep(0.01)  # the interval between two looks at the process, not a guess at its timing
+    raise AssertionError(f"the prompt did not return to reading keys within {timeout:.0f} s")
+
+
 @pytest.mark.slow
 def test_interactive_prompt_on_a_real_terminal(tiny_model_dir, translator, tmp_path):
     """Through a pseudo-terminal with readline: a line is translated at once, Ctrl-C drops a
@@ -345,8 +385,8 @@ def test_interactive_prompt_on_a_real_terminal(tiny_model_dir, translator, tmp_p
         os.write(master, SOURCES[0].encode() + b"\n")
         assert expected[0].encode() in _read_until(master, expected[0].encode() + b"\r\n" + PROMPT.encode())
         os.write(master, b"half a line")
-        _read_until(master, b"half a line")
-        time.sleep(0.3)  # readline back in select(): a signal while it handles keys waits for the next key
+        assert b"half a line" in _read_until(master, b"half a line")  # echoed: every key was handled
+        _wait_until_reading_keys(process.pid)
         os.write(master, b"\x03")  # Ctrl-C
         after_interrupt = _read_until(master, b"\n" + PROMPT.encode())
         assert after_interrupt.endswith(PROMPT.encode()) and b"interrupted" not in after_interrupt
