@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test recipe bench clean
+.PHONY: install test test-fast recipe clean
 
 install: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Everything but the tests marked slow (end-to-end runs in subprocesses, multi-process training).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 # The Multi30k de-en CPU recipe with Luong attention: data, tokenizer, about 25 minutes of training
 # (progress and validation samples as it goes), then test2016 translated greedy and with beam 5,

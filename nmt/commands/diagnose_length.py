@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from nmt.diagnostics.length import DEFAULT_EDGES, length_profile, make_buckets, parse_edges
+from nmt.config import TranslatorConfig, field_default
 from nmt.errors import NMTError
 
 
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "1-10, 11-15, 16-20, 21-25, 26+)")
     parser.add_argument("--labels", nargs="+", metavar="NAME", help="one name per SYSTEM (default: directory or file names)")
     parser.add_argument("--beam", type=int, metavar="N", help="beam size for models (default: each model's own; 1 = greedy)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per batch (default 64)")
+    parser.add_argument("--batch-size", type=int, default=field_default(TranslatorConfig, "batch_size"), metavar="N",
+                        help="sentences per batch (default %(default)s)")
     parser.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores)")
     parser.add_argument("-o", "--output", type=Path, default=Path("length.png"), metavar="FILE",
                         help="plot file, .png/.pdf/.svg (default length.png)")

@@ -13,10 +13,17 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from nmt.config import Config, DataConfig, apply_overrides, describe_sources, read_configs, validate
+from nmt.config import (Config, DataConfig, TokenizerConfig, apply_overrides, describe_sources, field_choices,
+                        field_default, read_configs, validate)
 from nmt.data.pipeline import prepare
 from nmt.data.summary import format_summary
 from nmt.errors import DataError
+
+
+def _default(section, field: str) -> str:
+    """How help shows a config default: the flags leave the config's value alone when not given."""
+    value = field_default(section, field)
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,14 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{prefix}split", metavar="SPLIT", help="Hugging Face split (with --hf)")
     parser.add_argument("--hf", metavar="DATASET", help="Hugging Face dataset: hub name (e.g. wmt/wmt14) or save_to_disk directory")
     parser.add_argument("--hf-config", metavar="NAME", help="Hugging Face config name, e.g. de-en")
-    parser.add_argument("--vocab-size", type=int, metavar="N", help="SentencePiece vocabulary size (default 8000)")
-    parser.add_argument("--model-type", choices=["unigram", "bpe"], help="SentencePiece model (default unigram)")
+    parser.add_argument("--vocab-size", type=int, metavar="N",
+                        help=f"SentencePiece vocabulary size (default {_default(TokenizerConfig, 'vocab_size')})")
+    parser.add_argument("--model-type", choices=field_choices(TokenizerConfig, "type"),
+                        help=f"SentencePiece model (default {_default(TokenizerConfig, 'type')})")
     parser.add_argument("--separate", action="store_true", help="one tokenizer per language instead of joint")
-    parser.add_argument("--character-coverage", type=float, metavar="X", help="SentencePiece character coverage (default 1.0)")
-    parser.add_argument("--input-sentence-size", type=int, metavar="N", help="sentences sampled for training; 0 = all")
-    parser.add_argument("--tokenizer-dir", type=Path, metavar="DIR", help="where tokenizers/<name>/ go (default tokenizers)")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="where token-id caches go (default .cache/nmt)")
-    parser.add_argument("--batch-tokens", type=int, metavar="N", help="padded tokens per batch for the report (default 4096)")
+    parser.add_argument("--character-coverage", type=float, metavar="X", help=f"SentencePiece character coverage (default {_default(TokenizerConfig, 'character_coverage')})")
+    parser.add_argument("--input-sentence-size", type=int, metavar="N",
+                        help=f"sentences sampled for training; 0 = all "
+                             f"(default {_default(TokenizerConfig, 'input_sentence_size')})")
+    parser.add_argument("--tokenizer-dir", type=Path, metavar="DIR", help=f"where tokenizers/<name>/ go (default {_default(DataConfig, 'tokenizer_dir')})")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help=f"where token-id caches go (default {_default(DataConfig, 'cache_dir')})")
+    parser.add_argument("--batch-tokens", type=int, metavar="N", help=f"padded tokens per batch for the report (default {_default(DataConfig, 'batch_tokens')})")
     parser.add_argument("--num-proc", type=int, metavar="N", help="encoding processes (default: all cores)")
     parser.add_argument("--force", action="store_true", help="overwrite a tokenizer trained on other inputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

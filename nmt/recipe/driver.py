@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from nmt.config import Config, apply_overrides, describe_sources, dump_config, read_configs, validate
+from nmt.config import (Config, SearchConfig, apply_overrides, describe_sources, dump_config, field_default,
+                        read_configs, validate)
 from nmt.errors import DataError, NMTError
 from nmt.recipe.plan import Pair, Plan, Training
 
@@ -98,7 +99,8 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     parser.add_argument("--name", help="run name: runs/<name>/ (default <corpus>-<pair>-<model>-<profile>)")
     parser.add_argument("--fresh", action="store_true", help="start training over instead of resuming the run")
     parser.add_argument("--skip-training", action="store_true", help="only evaluate the run's exported model")
-    parser.add_argument("--beam", type=int, default=5, metavar="N", help="beam size compared with greedy (default 5)")
+    parser.add_argument("--beam", type=int, default=field_default(SearchConfig, "beam_size"), metavar="N",
+                        help="beam size compared with greedy (default %(default)s, the search: default)")
     parser.add_argument("--samples", type=int, default=3, metavar="N", help="sample translations shown (default 3)")
     parser.add_argument("--print-config", action="store_true", help="print the merged config and stop")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
