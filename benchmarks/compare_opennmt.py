@@ -55,7 +55,7 @@ sys.path.insert(0, str(HERE))
 
 from train_speed import VARIANTS, machine, run_child  # noqa: E402  (sibling script)
 
-from nmt.commands.decoding import shortlist_sizes  # noqa: E402
+from nmt.commands.decoding_options import shortlist_sizes  # noqa: E402
 from nmt.config import ShortlistConfig  # noqa: E402
 
 ONMT_VERSION = "3.5.1"

@@ -36,7 +36,7 @@ from nmt.training.allocator import tune_malloc
 from nmt.config import ModelConfig, SearchConfig, TokenizerConfig
 from nmt.model import build_model
 from nmt.decoding.quantization import quantize_decoder
-from nmt.commands.decoding import shortlist_sizes
+from nmt.commands.decoding_options import shortlist_sizes
 from nmt.decoding.shortlist import FILE, LexicalTable
 from nmt.training.precision import cpu_capability, native_bf16
 from nmt.tokenizer import Tokenizer, TrainingTextWriter, train_tokenizer

@@ -21,7 +21,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from nmt.training.allocator import tune_malloc
-from nmt.commands.decoding import shortlist_sizes
+from nmt.commands.decoding_options import shortlist_sizes
 from nmt.decoding.translator import Translator
 
 DEFAULT_DATA = os.environ.get("NMT_DATA_DIR", "../shared/data/multi30k")

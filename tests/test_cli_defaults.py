@@ -43,7 +43,7 @@ def test_choices_are_the_config_literals(command, flag, section, field):
 
 
 def test_search_options_left_out_keep_the_models_values():
-    from nmt.commands.decoding import OPTIONS, search_config
+    from nmt.commands.decoding_options import OPTIONS, search_config
 
     args = options("translate", "model")
     assert all(getattr(args, dest) is None for dest in OPTIONS)  # None: not given, the model decides

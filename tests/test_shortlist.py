@@ -15,7 +15,7 @@ from nmt.commands.main import main
 from nmt.config import SearchConfig
 from nmt.decoding.quantization import Int8Linear, int8_available
 from nmt.decoding.search import search
-from nmt.commands.decoding import shortlist_sizes
+from nmt.commands.decoding_options import shortlist_sizes
 from nmt.config import ShortlistConfig
 from nmt.decoding.shortlist import FILE, LexicalTable, ShortlistModel
 from nmt.decoding.translator import Translator

@@ -21,7 +21,7 @@ from nmt.commands.main import build_parser, main
 from nmt.config import SearchConfig
 from nmt.errors import NMTError
 from nmt.commands.interactive import PROMPT, repl
-from nmt.commands.decoding import search_config
+from nmt.commands.decoding_options import search_config
 from nmt.commands.translate import render
 from nmt.decoding.translator import Translator
 from tests.conftest import make_pairs, train_toy_tokenizer

@@ -19,7 +19,7 @@ from nmt.metrics import DEFAULT_METRICS, METRICS, MetricResult, PairedResult, pa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from nmt.commands.decoding import add_search_arguments
+    from nmt.commands.decoding_options import add_search_arguments
 
     parser.add_argument("model_dir", type=Path, nargs="?", metavar="MODEL_DIR",
                         help="an exported model: translate --src with it, then score (instead of --hyp)")
@@ -69,7 +69,7 @@ def translate_source(args: argparse.Namespace) -> tuple[list[str], list[list[str
     with the references. `args.hyp` becomes the written file, so reports name it."""
     import sys
 
-    from nmt.commands.decoding import load_translator
+    from nmt.commands.decoding_options import load_translator
     from nmt.progress import progress_bar
 
     sources, references = read_aligned(args.src, args.ref)  # mismatched files fail before any work

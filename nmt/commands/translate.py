@@ -16,7 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
-from nmt.commands.decoding import add_search_arguments, load_translator, positive_int
+from nmt.commands.decoding_options import add_search_arguments, load_translator, positive_int
 from nmt.errors import NMTError
 from nmt.lines import numbered_lines, open_output, open_source
 from nmt.progress import progress_bar
