@@ -5,33 +5,32 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import pytest
 import torch
 
 from nmt.commands.main import main
-from nmt.config import ModelConfig
 from nmt.data.batch import collate
-from nmt.diagnostics.gradients import by_distance, gradient_profile, state_gradients
-from nmt.diagnostics.recall_task import RecallTask, compare_cells
+from nmt.diagnostics.gradients import GradientProfile, by_distance, gradient_profile, state_gradients
+from nmt.commands.diagnose_gradients import recall_settings
+from nmt.commands.main import build_parser
+from nmt.diagnostics.model_gradients import measure_model
+from nmt.diagnostics.recall_task import RecallSettings, checkpoint_steps, compare_cells
 from nmt.diagnostics.stepwise import StepwiseRNN, stepwise
-from nmt.model.seq2seq import build_model
+from tiny_models import tiny_model
 
 
 PNG = b"\x89PNG\r\n\x1a\n"
+VOCAB = 13
 
 
-def tiny_model(cell: str, attention: str = "luong", layers: int = 2, bidirectional: bool = True, vocab: int = 13):
-    torch.manual_seed(0)
-    config = ModelConfig.model_validate({
-        "encoder": {"cell": cell, "emb_size": 6, "hidden_size": 5, "layers": layers,
-                    "bidirectional": bidirectional, "dropout": 0.2},
-        "decoder": {"emb_size": 6, "hidden_size": 7, "dropout": 0.2, "attention": attention},
-    })
-    return build_model(config, vocab, vocab)
+def encoder_model(cell: str, attention: str = "general", layers: int = 2, bidirectional: bool = True):
+    """The shared tiny model with dropout on, so measuring in eval mode matters."""
+    return tiny_model(cell=cell, attention=attention, layers=layers, bidirectional=bidirectional, dropout=0.2, vocab=VOCAB)
 
 
-def tiny_batch(seed: int = 0, vocab: int = 13):
+def tiny_batch(seed: int = 0, vocab: int = VOCAB):
     rng = torch.Generator().manual_seed(seed)
     lengths = [6, 2, 4, 1]
     pairs = [(torch.randint(4, vocab, (n,), generator=rng).tolist(), torch.randint(4, vocab, (3,), generator=rng).tolist())
@@ -44,7 +43,7 @@ def tiny_batch(seed: int = 0, vocab: int = 13):
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_stepwise_encoder_computes_what_the_encoder_computes(cell):
-    model = tiny_model(cell).eval()
+    model = encoder_model(cell).eval()
     batch = tiny_batch()
     expected = model.encoder(batch.src, batch.src_lengths)
     with stepwise(model.encoder) as directions:
@@ -59,7 +58,7 @@ def test_stepwise_encoder_computes_what_the_encoder_computes(cell):
 def test_rnn_state_gradients_are_the_total_derivative_through_time():
     """For h_t = tanh(W x_t + U h_{t-1} + b), dL/dx_t = W^T ((1 - h_t^2) * dL/dh_t), where dL/dh_t
     must include every later step. dL/dx_t comes from the fused torch encoder, independently."""
-    model = tiny_model("rnn", attention="none", layers=1, bidirectional=False).eval()
+    model = encoder_model("rnn", attention="none", layers=1, bidirectional=False).eval()
     batch = tiny_batch()
     measured = state_gradients(model, batch)
     embedded = {}
@@ -80,7 +79,7 @@ def test_rnn_state_gradients_are_the_total_derivative_through_time():
 
 
 def test_a_sentences_gradients_do_not_depend_on_its_batch():
-    model = tiny_model("gru")
+    model = encoder_model("gru")
     batch = tiny_batch()
     together = state_gradients(model, batch).grads
     alone = state_gradients(model, collate([([int(t) for t in batch.src[2, :4]], [int(t) for t in batch.tgt_in[2, 1:]])]))
@@ -97,7 +96,7 @@ def test_profile_averages_each_distance_over_the_sentences_that_reach_it():
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_profile_has_a_finite_positive_norm_per_distance_and_direction(cell):
-    model = tiny_model(cell)
+    model = encoder_model(cell)
     batch = tiny_batch()
     profile = gradient_profile(model, batch)
     lengths = batch.src_lengths.tolist()
@@ -110,28 +109,58 @@ def test_profile_has_a_finite_positive_norm_per_distance_and_direction(cell):
     assert merged.counts.tolist() == [2 * c for c in profile.counts.tolist()]
 
 
+def test_far_near_is_the_farthest_norm_over_the_nearest_per_direction():
+    sums = torch.tensor([[4.0, 2.0, 1.0], [0.0, 3.0, 3.0]], dtype=torch.float64)  # (2 directions, distances 0..2)
+    profile = GradientProfile(["forward", "backward"], sums, torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64), 1.0, 1)
+    far_near = profile.far_near()
+    assert far_near[0] == pytest.approx((1.0 / 1) / (4.0 / 2))  # means, not sums: the far distance has 1 sentence
+    assert math.isnan(far_near[1])  # nothing reaches distance 0
+
+
+# ----------------------------------------------------------------------------- recall task
+
+TINY = RecallSettings(cells=("rnn", "lstm"), length=5, vocab=8, hidden=6, emb=4, steps=5, every_steps=2,
+                      batch_size=4, lr=0.05, measure=6, seed=0)
+
+
 def test_recall_task_targets_are_the_first_source_tokens():
-    task = RecallTask(vocab_size=9, length=7)
+    task = replace(TINY, vocab=9, length=7).task()
     batch = task.batch(5, torch.Generator().manual_seed(0))
     assert batch.src_lengths.tolist() == [8] * 5  # 7 tokens + EOS
     assert batch.tgt_out[:, 0].tolist() == batch.src[:, 0].tolist()
     assert batch.src[:, :7].ge(4).all() and batch.src[:, :7].lt(9).all()
 
 
-def test_compare_cells_measures_each_cell_before_and_after_training():
-    task = RecallTask(vocab_size=8, length=5, hidden_size=6, emb_size=4)
-    results = compare_cells(task, ["rnn", "lstm"], steps=3, batch_size=4, lr=0.05, seed=0, measure_size=6)
-    assert [r.cell for r in results] == ["rnn", "lstm"]
-    for r in results:
-        assert r.initial.norms.shape == r.trained.norms.shape == (1, 6)
-        assert torch.isfinite(r.trained.norms).all() and (r.trained.norms > 0).all()
-        assert not torch.equal(r.initial.norms, r.trained.norms)  # training changed the model
-        assert 0.0 <= r.accuracy <= 1.0
+@pytest.mark.parametrize("steps, every, expected", [
+    (5, 2, [0, 2, 4, 5]), (4, 2, [0, 2, 4]), (3, 10, [0, 3]), (0, 3, [0]),
+])
+def test_checkpoints_are_step_0_every_k_steps_and_the_last(steps, every, expected):
+    assert checkpoint_steps(steps, every) == expected
+
+
+def test_each_cell_is_measured_along_its_training():
+    trajectories = compare_cells(TINY)
+    assert [t.cell for t in trajectories] == ["rnn", "lstm"]
+    for t in trajectories:
+        assert t.steps == [0, 2, 4, 5]
+        for c in t.checkpoints:
+            assert 0.0 <= c.accuracy <= 1.0 and math.isfinite(c.loss) and c.loss > 0
+            assert c.profile.norms.shape == (1, 6)  # one direction, distances 0..length
+            assert math.isfinite(c.far_near) and c.far_near > 0
+        assert not torch.equal(t.initial.profile.norms, t.final.profile.norms)  # training changed the model
+
+
+def test_measuring_does_not_change_the_training_it_observes():
+    often = compare_cells(replace(TINY, cells=("gru",), every_steps=1))[0].final
+    once = compare_cells(replace(TINY, cells=("gru",), every_steps=5))[0].final
+    assert often.step == once.step == 5
+    assert often.accuracy == once.accuracy
+    torch.testing.assert_close(often.profile.norms, once.profile.norms, rtol=0, atol=0)
 
 
 def test_torch_initialisation_differs_from_the_toolkits():
-    ours = RecallTask(8, 5, 6, 4).model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
-    theirs = RecallTask(8, 5, 6, 4, init="torch").model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
+    ours = replace(TINY, hidden=6, init="xavier").task().model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
+    theirs = replace(TINY, hidden=6, init="torch").task().model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
     eye = torch.eye(6)
     torch.testing.assert_close(ours @ ours.t(), eye, atol=1e-5, rtol=0)  # orthogonal
     assert theirs.abs().max() <= 1 / math.sqrt(6) and not torch.allclose(theirs @ theirs.t(), eye, atol=0.1)
@@ -146,27 +175,47 @@ def run_nmt(capsys, *args):
     return rc, out, err
 
 
-def table(out: str) -> dict[int, list[float]]:
+def table(out: str, header: str) -> tuple[list[str], dict[int, list[str]]]:
+    """The block of `out` whose first line starts with `header`: its column names and its rows by first number."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [header])
     rows = {}
-    for line in out.splitlines():
-        if re.fullmatch(r"\s*\d+(\s+\S+)+", line) and not line.strip().startswith(("rnn", "gru", "lstm")):
-            first, *rest = line.split()
-            rows[int(first)] = [float(v) for v in rest]
-    return rows
+    for line in lines[start + 1:]:
+        if not re.fullmatch(r"\s*\d+(\s+\S+)+", line):
+            break
+        first, *rest = line.split()
+        rows[int(first)] = rest
+    return lines[start].split()[1:], rows
 
 
-FAST = ["--length", 6, "--vocab", 8, "--steps", 4, "--hidden", 6, "--emb", 4, "--measure", 8, "--batch-size", 4]
+def numbers(rows: dict[int, list[str]]) -> dict[int, list[float]]:
+    return {k: [float(v) for v in values] for k, values in rows.items()}
 
 
-def test_gradients_command_prints_a_row_per_distance_and_writes_the_plot(tmp_path, capsys):
+FAST = ["--cells", "rnn", "gru", "lstm", "--length", 6, "--vocab", 8, "--steps", 4, "--every-steps", 2, "--hidden", 6,
+        "--emb", 4, "--measure", 8, "--batch-size", 4]
+
+
+def test_gradients_command_prints_the_trajectory_the_summary_and_the_profile_and_writes_the_plot(tmp_path, capsys):
     plot = tmp_path / "g.png"
     rc, out, err = run_nmt(capsys, "gradients", *FAST, "-o", plot)
     assert rc == 0, err
-    rows = table(out)
-    assert sorted(rows) == list(range(7))  # distances 0..length
-    assert all(len(values) == 6 and all(math.isfinite(v) and v > 0 for v in values) for values in rows.values())
+    _, steps = table(out, "step")
+    assert list(steps) == [0, 2, 4]
+    for acc_rnn, ratio_rnn, acc_gru, ratio_gru, acc_lstm, ratio_lstm in numbers(steps).values():
+        assert all(0.0 <= a <= 1.0 for a in (acc_rnn, acc_gru, acc_lstm))
+        assert all(math.isfinite(r) and r > 0 for r in (ratio_rnn, ratio_gru, ratio_lstm))
+    _, distances = table(out, "distance")
+    assert list(distances) == list(range(7))  # distances 0..length
+    assert all(len(values) == 6 and all(math.isfinite(v) and v > 0 for v in values) for values in numbers(distances).values())
     assert re.search(r"^rnn\s+\d", out, re.M) and re.search(r"^lstm\s+\d", out, re.M)
     assert plot.read_bytes().startswith(PNG) and plot.stat().st_size > 5000
+
+
+def test_gradients_options_default_to_the_recall_settings():
+    args = build_parser(only="diagnose").parse_args(["diagnose", "gradients"])
+    assert recall_settings(args) == RecallSettings()
+    assert recall_settings(build_parser(only="diagnose").parse_args(["diagnose", "gradients", "--every-steps", "7"])).every_steps == 7
 
 
 def assert_one_line_error(rc, err, *fragments):
@@ -180,6 +229,7 @@ def assert_one_line_error(rc, err, *fragments):
     (["--length", 0], ["--length", "at least 1"]),
     (["--vocab", 5], ["--vocab", "at least 6"]),
     (["--steps", -1], ["--steps"]),
+    (["--every-steps", 0], ["--every-steps", "at least 1"]),
     (["--lr", 0], ["--lr"]),
     (["--model", "somewhere"], ["--src", "--ref"]),
     (["--src", "a.txt", "--ref", "b.txt"], ["--model"]),
@@ -188,8 +238,17 @@ def assert_one_line_error(rc, err, *fragments):
 ])
 def test_bad_gradients_arguments_are_one_line_errors(args, fragments, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    rc, _, err = run_nmt(capsys, "gradients", *FAST[:2], "--steps", 0, *args)
+    rc, _, err = run_nmt(capsys, "gradients", *args)  # checked before any training
     assert_one_line_error(rc, err, *fragments)
+
+
+@pytest.mark.parametrize("option, value", [("--init", "glorot"), ("--cells", "transformer")])
+def test_unknown_choices_are_argparse_errors_naming_the_option_and_the_choices(option, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["diagnose", "gradients", option, value])
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert option in last and value in last and "choose from" in last
 
 
 def test_diagnose_needs_a_diagnostic(capsys):
@@ -202,39 +261,20 @@ def test_diagnose_needs_a_diagnostic(capsys):
 # ----------------------------------------------------------------------------- trained model
 
 
-@pytest.fixture
-def exported(tmp_path):
-    """A real exported model directory: a tokenizer trained on a toy corpus and a tiny LSTM model."""
-    from nmt.config import Config, TokenizerConfig
-    from nmt.export import export_model_dir
-    from nmt.tokenizer import TrainingTextWriter, train_tokenizer
-
-    from conftest import make_pairs
-
-    (tmp_path / "work").mkdir()
-    writer = TrainingTextWriter(tmp_path / "work", "toy", "inputs")
-    for pair in make_pairs(200, seed=3):
-        writer.add(pair)
-    tokenizer = train_tokenizer(tmp_path / "tok", writer.close(), TokenizerConfig(vocab_size=64), "de", "en", False)
-    config = Config.model_validate(tiny_config())
-    torch.manual_seed(0)
-    model = build_model(config.model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
-    return export_model_dir(tmp_path / "model", config, model, tokenizer)
-
-
-def test_trained_model_profile_has_a_column_per_direction(exported, tmp_path, capsys):
+def test_trained_model_profile_has_a_column_per_direction(tiny_model_dir, tmp_path, capsys):
     (tmp_path / "src.txt").write_text("abc\nhello world\n\nab\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("cba\ndlrow\nxyz\nba\n", encoding="utf-8")
     plot = tmp_path / "m.png"
-    rc, out, err = run_nmt(capsys, "gradients", "--model", exported, "--src", tmp_path / "src.txt",
+    rc, out, err = run_nmt(capsys, "gradients", "--model", tiny_model_dir, "--src", tmp_path / "src.txt",
                            "--ref", tmp_path / "ref.txt", "--batch-size", 2, "-o", plot)
     assert rc == 0, err
     assert "3 pairs" in out and "1 skipped" in out
-    assert "layer 2 backward" in out and "sentences" in out
+    names, rows = table(out, "distance")
+    assert " ".join(names) == "layer 1 forward layer 1 backward sentences"  # the shared model: one bidirectional layer
     from nmt.tokenizer import Tokenizer
 
-    lengths = [len(ids) + 1 for ids in Tokenizer.load(exported / "tokenizers").encode_src(["abc", "hello world", "ab"])]
-    rows = table(out)
+    lengths = [len(ids) + 1 for ids in Tokenizer.load(tiny_model_dir / "tokenizers").encode_src(["abc", "hello world", "ab"])]
+    rows = numbers(rows)
     assert sorted(rows) == list(range(max(lengths)))
     assert [int(values[-1]) for _, values in sorted(rows.items())] == [sum(n > d for n in lengths)
                                                                         for d in range(max(lengths))]
@@ -242,23 +282,33 @@ def test_trained_model_profile_has_a_column_per_direction(exported, tmp_path, ca
     assert plot.read_bytes().startswith(PNG)
 
 
-def test_trained_model_with_misaligned_files_is_a_one_line_error(exported, tmp_path, capsys):
+def test_trained_model_measurement_returns_the_profile(tiny_none_model_dir, tmp_path):
+    (tmp_path / "src.txt").write_text("abc\nab\n", encoding="utf-8")
+    (tmp_path / "ref.txt").write_text("cba\nba\n", encoding="utf-8")
+    measured = measure_model(tiny_none_model_dir, tmp_path / "src.txt", tmp_path / "ref.txt", max_sentences=1, batch_size=4)
+    assert (measured.cell, measured.attention, measured.pairs, measured.skipped) == ("lstm", "none", 1, 0)
+    assert measured.profile.counts[: measured.longest + 1].tolist() == [1.0] * (measured.longest + 1)
+
+
+def test_trained_model_with_misaligned_files_is_a_one_line_error(tiny_model_dir, tmp_path, capsys):
     (tmp_path / "src.txt").write_text("abc\nab\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("abc\n", encoding="utf-8")
-    rc, _, err = run_nmt(capsys, "gradients", "--model", exported, "--src", tmp_path / "src.txt",
-                         "--ref", tmp_path / "ref.txt")
+    rc, _, err = run_nmt(capsys, "gradients", "--model", tiny_model_dir, "--src", tmp_path / "src.txt",
+                         "--ref", tmp_path / "ref.txt", "-o", tmp_path / "m.png")
     assert_one_line_error(rc, err, "2 lines", "has 1")
 
 
 def test_missing_model_directory_is_a_one_line_error(tmp_path, capsys):
-    rc, _, err = run_nmt(capsys, "gradients", "--model", tmp_path / "nope", "--src", tmp_path / "s", "--ref", tmp_path / "r")
+    rc, _, err = run_nmt(capsys, "gradients", "--model", tmp_path / "nope", "--src", tmp_path / "s", "--ref", tmp_path / "r",
+                         "-o", tmp_path / "m.png")
     assert_one_line_error(rc, err, "nope", "model directory not found")
+
 
 
 # ----------------------------------------------------------------------------- training callback
 
 
-def tiny_config(**train) -> dict:
+def tiny_run_config(**train) -> dict:
     return {
         "data": {"name": "tiny", "train": {"src": "train.src", "tgt": "train.tgt"}},
         "model": {"encoder": {"cell": "rnn", "emb_size": 6, "hidden_size": 5, "layers": 2},
@@ -273,7 +323,7 @@ def test_callback_is_off_by_default_and_on_with_gradient_profile_every(tmp_path)
     from nmt.training.run import RunPaths, build_trainer
 
     def callbacks(**train):
-        trainer, _ = build_trainer(Config.model_validate(tiny_config(**train)), RunPaths(tmp_path / "run"))
+        trainer, _ = build_trainer(Config.model_validate(tiny_run_config(**train)), RunPaths(tmp_path / "run"))
         return [c for c in trainer.callbacks if isinstance(c, GradientProfileCallback)]
 
     assert callbacks() == []
@@ -290,7 +340,7 @@ def test_callback_logs_layer_norms_and_the_profile_to_csv_and_tensorboard(tmp_pa
     from nmt.diagnostics.run_logs import read_run
     from nmt.training.module import TranslationModule
 
-    module = TranslationModule(tiny_config(), 13, 13)
+    module = TranslationModule(tiny_run_config(), VOCAB, VOCAB)
     batches = [tiny_batch(seed) for seed in range(5)]
     loader = torch.utils.data.DataLoader(batches, batch_size=None, collate_fn=lambda b: b)
     trainer = L.Trainer(max_steps=5, logger=[CSVLogger(tmp_path, name="logs"), TensorBoardLogger(tmp_path, name="logs")],

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from sacrebleu.metrics import BLEU, CHRF
 
 from nmt.commands.main import main
 from nmt.diagnostics.length import Bucket, assign, length_profile, make_buckets, parse_edges
 from nmt.errors import NMTError
-from tests.conftest import make_pairs
+from tests.conftest import export_tiny_model, make_pairs
 
 PNG = b"\x89PNG"
 
@@ -105,25 +104,9 @@ def test_command_compares_translation_files_in_a_table_json_and_a_plot(files, tm
 
 
 @pytest.fixture
-def run_dir(tmp_path):
-    """runs/toy/export: a tokenizer trained on a toy corpus and a tiny untrained LSTM model."""
-    from nmt.config import Config, TokenizerConfig
-    from nmt.export import export_model_dir
-    from nmt.model import build_model
-    from nmt.tokenizer import TrainingTextWriter, train_tokenizer
-
-    (tmp_path / "work").mkdir()
-    writer = TrainingTextWriter(tmp_path / "work", "toy", "inputs")
-    for pair in make_pairs(200, seed=3):
-        writer.add(pair)
-    tokenizer = train_tokenizer(tmp_path / "tok", writer.close(), TokenizerConfig(vocab_size=64), "de", "en", False)
-    config = Config.model_validate({
-        "data": {"name": "toy", "train": {"src": "x", "tgt": "y"}},
-        "model": {"encoder": {"emb_size": 8, "hidden_size": 8}, "decoder": {"emb_size": 8, "hidden_size": 16}},
-        "search": {"beam_size": 2, "max_len": 12}})
-    torch.manual_seed(0)
-    model = build_model(config.model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
-    export_model_dir(tmp_path / "runs" / "toy" / "export", config, model, tokenizer)
+def run_dir(tmp_path, tiny_tokenizer):
+    """runs/toy/export: the shared tiny untrained model (conftest's `export_tiny_model`)."""
+    export_tiny_model(tmp_path / "runs" / "toy" / "export", tiny_tokenizer)
     return tmp_path / "runs" / "toy"
 
 

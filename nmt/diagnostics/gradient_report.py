@@ -1,13 +1,17 @@
-"""The gradient profile as people read it: a table by distance and a log-scale plot."""
+"""The gradient profile as people read it: a table by distance and log-scale plots, and the
+recall task's figure (accuracy and far/near ratio along training next to the profiles)."""
 
 from __future__ import annotations
 
 import math
 from typing import Optional
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
+
+from nmt.diagnostics.recall_task import Trajectory
 
 Lines = dict[str, Tensor]  # label -> (distances,) mean norms
 
@@ -43,6 +47,14 @@ def profile_figure(panels: dict[str, Lines], title: str = "") -> Figure:
     """
     figure = Figure(figsize=(4.2 * len(panels) + 0.6, 3.6), layout="constrained")
     axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    _profile_panels(axes, panels)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def _profile_panels(axes, panels: dict[str, Lines]) -> None:
+    """Fill one axis per panel with its norms by distance (log scale)."""
     for ax, (name, lines) in zip(axes, panels.items()):
         for colour, (label, norms) in enumerate(lines.items()):
             values = norms.double()
@@ -55,6 +67,43 @@ def profile_figure(panels: dict[str, Lines], title: str = "") -> Figure:
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("mean ‖∂L/∂h_t‖")
     axes[-1].legend(fontsize=8)
+
+
+def recall_figure(trajectories: list[Trajectory], chance: float, title: str = "") -> Figure:
+    """2 x 2 panels, one colour per cell. Top: recall accuracy and far/near ratio (log) by
+    training step; bottom: ‖∂L/∂h_t‖ by distance at initialisation and after the last step."""
+    figure = Figure(figsize=(9.6, 7.2), layout="constrained")
+    (accuracy, ratio), (initial, final) = figure.subplots(2, 2)
+    _accuracy_panel(accuracy, trajectories, chance)
+    _ratio_panel(ratio, trajectories)
+    last = max(t.final.step for t in trajectories)
+    panels = {"at initialisation": {t.cell: t.initial.profile.norms[0] for t in trajectories},
+              f"after {last} training steps": {t.cell: t.final.profile.norms[0] for t in trajectories}}
+    initial.sharey(final)
+    _profile_panels([initial, final], panels)
     if title:
         figure.suptitle(title, fontsize=10)
     return figure
+
+
+def _accuracy_panel(ax: Axes, trajectories: list[Trajectory], chance: float) -> None:
+    for colour, t in enumerate(trajectories):
+        ax.plot(t.steps, [c.accuracy for c in t.checkpoints], color=f"C{colour}", label=t.cell, lw=1.6, marker="o", ms=2.5)
+    ax.axhline(chance, color="gray", ls="--", lw=1, label=f"chance ({chance:.2f})")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("recall accuracy on the measurement batch", fontsize=10)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("share of first tokens recalled")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _ratio_panel(ax: Axes, trajectories: list[Trajectory]) -> None:
+    for colour, t in enumerate(trajectories):
+        ratios = [c.far_near if c.far_near > 0 else float("nan") for c in t.checkpoints]  # log scale: no zeros
+        ax.plot(t.steps, ratios, color=f"C{colour}", label=t.cell, lw=1.6, marker="o", ms=2.5)
+    ax.set_yscale("log")
+    ax.set_title("far/near: ‖∂L/∂h_t‖ at the first token over at the last", fontsize=10)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("far / near")
+    ax.grid(True, which="major", alpha=0.3)

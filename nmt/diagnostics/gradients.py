@@ -42,6 +42,15 @@ class GradientProfile:
         """Mean negative log-likelihood per target token."""
         return self.nll / max(self.tokens, 1)
 
+    def far_near(self) -> list[float]:
+        """Per direction: the mean norm at the farthest distance over the one at distance 0.
+
+        One number for how much of the gradient survives the whole way back (averaged over the
+        longest sentences only, when lengths differ); NaN where nothing reaches distance 0."""
+        norms = self.norms.double()  # (directions, max_distance + 1)
+        near = norms[:, 0]
+        return (norms[:, -1] / near).masked_fill(near <= 0, float("nan")).tolist()
+
     def merge(self, other: "GradientProfile") -> "GradientProfile":
         """The profile of both sets of sentences together (for data read in several batches)."""
         width = max(self.counts.numel(), other.counts.numel())

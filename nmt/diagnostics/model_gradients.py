@@ -6,7 +6,7 @@ path through time with the attention path; without attention it is the path thro
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -38,28 +38,32 @@ def corpus_profile(model: Seq2Seq, pairs: list[tuple[list[int], list[int]]], bat
     return total
 
 
-def report_model(args: argparse.Namespace) -> None:
-    """Measure the exported model on --src/--ref; print the table, write the plot."""
-    from nmt.diagnostics.figures import save_figure
-    from nmt.diagnostics.gradient_report import format_table, profile_figure, table_rows
+@dataclass(frozen=True)
+class ModelProfile:
+    """An exported model measured on sentence pairs."""
 
-    exported = load_model_dir(args.model, device="cpu")  # a bad directory is a one-line NMTError
-    lines = read_pairs(args.src, args.ref, args.max_sentences)
-    tokenizer = exported.tokenizer
-    src_ids = tokenizer.encode_src([s for s, _ in lines])
-    tgt_ids = tokenizer.encode_tgt([r for _, r in lines])
+    cell: str  # encoder cell
+    attention: str  # decoder attention: with any, every state also reaches the loss directly
+    pairs: int  # pairs measured
+    skipped: int  # pairs left out: empty source or reference after tokenization
+    profile: GradientProfile
+
+    @property
+    def longest(self) -> int:
+        """The largest distance any measured sentence reaches."""
+        return int((self.profile.counts > 0).nonzero().max())
+
+
+def measure_model(model_dir: Path, src: Path, ref: Path, max_sentences: int, batch_size: int) -> ModelProfile:
+    """The gradient profile of the model in `model_dir` on the first `max_sentences` pairs of
+    `src`/`ref`; a bad directory or files are one-line `NMTError`s."""
+    exported = load_model_dir(model_dir, device="cpu")
+    lines = read_pairs(src, ref, max_sentences)
+    src_ids = exported.tokenizer.encode_src([s for s, _ in lines])
+    tgt_ids = exported.tokenizer.encode_tgt([r for _, r in lines])
     pairs = [(s, t) for s, t in zip(src_ids, tgt_ids) if s and t]
-    skipped = len(lines) - len(pairs)
     if not pairs:
-        raise NMTError(f"{args.src}: no pair with both a source and a reference to measure")
-    profile = corpus_profile(exported.model, pairs, args.batch_size)
-    decoder = exported.config.model.decoder
-    print(f"model {args.model}: encoder {exported.config.model.encoder.cell}, attention {decoder.attention}; "
-          f"{len(pairs)} pairs from {args.src}" + (f" ({skipped} skipped: empty source or reference)" if skipped else ""))
-    print(f"loss {profile.loss:.3f} per target token over {profile.tokens} tokens")
-    columns = dict(zip(profile.names, profile.norms))
-    longest = int((profile.counts > 0).nonzero().max())
-    print("\nmean ‖dL/dh_t‖ by distance from each direction's final state (its last token read):")
-    print(format_table(columns, table_rows(longest, args.every), counts=profile.counts))
-    panels = {f"{args.model.name or args.model} on {args.src.name}": {n: v[: longest + 1] for n, v in columns.items()}}
-    print(f"\nplot written to {save_figure(profile_figure(panels, 'gradient through time'), args.output)}")
+        raise NMTError(f"{src}: no pair with both a source and a reference to measure")
+    model = exported.config.model
+    return ModelProfile(model.encoder.cell, model.decoder.attention, len(pairs), len(lines) - len(pairs),
+                        corpus_profile(exported.model, pairs, batch_size))
