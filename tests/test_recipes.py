@@ -200,6 +200,7 @@ def check_results(run_dir: Path, test_name: str, tgt: str, references: list[str]
     return results
 
 
+@pytest.mark.slow
 def test_multi30k_script_runs_end_to_end(tmp_path):
     """The real script, as a user runs it: training progress, samples, then BLEU; results.json."""
     data = multi30k_dir(tmp_path)

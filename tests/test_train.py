@@ -102,9 +102,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_the_same_loss_curve(tmp_path):
-    steps = ["train.max_steps=60", "train.checkpoint_every_steps=2", "train.val_bleu=false",
-             "train.val_every_steps=20"]
+    steps = ["train.max_steps=20", "train.checkpoint_every_steps=2", "train.val_bleu=false",
+             "train.val_every_steps=10"]
     reference = tiny_run_config(tmp_path / "a")
     done = run_cli(reference, *steps)
     assert done.returncode == 0, done.stderr[-2000:]
