@@ -220,6 +220,7 @@ class ShortlistConfig(Section):
         return cls(**dict(zip(cls.model_fields, sizes)))
 
     def sizes(self) -> tuple[int, int, int]:
+        """(frequent, per_source, min_rows): the arguments of `LexicalTable.candidates`."""
         return self.frequent, self.per_source, self.min_rows
 
     def __str__(self) -> str:

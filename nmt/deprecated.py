@@ -63,5 +63,6 @@ def _importer_level() -> int:
 
 
 def install() -> None:
+    """Put the finder last on `sys.meta_path` (once): it only answers names no other finder has."""
     if not any(isinstance(finder, _Alias) for finder in sys.meta_path):
         sys.meta_path.append(_Alias())

@@ -19,6 +19,7 @@ from nmt.errors import NMTError
 
 METRICS = {"bleu": BLEU, "chrf": CHRF, "ter": TER}
 DEFAULT_METRICS = ("bleu", "chrf", "ter")
+BOOTSTRAP_SAMPLES = 1000  # resamples of the paired bootstrap test, as `sacrebleu --paired-bs`
 
 
 @dataclass
@@ -116,7 +117,7 @@ def score(
 def paired_bootstrap(
     hypotheses: Sequence[str], baseline: Sequence[str], references: Sequence[Sequence[str]],
     metrics: Sequence[str] = DEFAULT_METRICS, tokenize: Optional[str] = None, lowercase: bool = False,
-    samples: int = 1000,
+    samples: int = BOOTSTRAP_SAMPLES,
 ) -> list[PairedResult]:
     """sacrebleu's paired bootstrap resampling (`sacrebleu --paired-bs`) of a system against a baseline.
 

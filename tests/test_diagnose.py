@@ -10,13 +10,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from nmt.commands.main import main
+from nmt.commands.diagnose_gradients import recall_settings
+from nmt.commands.main import build_parser, main
 from nmt.data.batch import collate
 from nmt.diagnostics.gradients import GradientProfile, by_distance, gradient_profile, state_gradients
-from nmt.commands.diagnose_gradients import recall_settings
-from nmt.commands.main import build_parser
 from nmt.diagnostics.model_gradients import measure_model
-from nmt.diagnostics.recall_task import RecallSettings, checkpoint_steps, compare_cells
+from nmt.diagnostics.recall_task import RecallSettings, RecallTask, checkpoint_steps, compare_cells
 from nmt.diagnostics.stepwise import StepwiseRNN, stepwise
 from tiny_models import tiny_model
 
@@ -124,7 +123,7 @@ TINY = RecallSettings(cells=("rnn", "lstm"), length=5, vocab=8, hidden=6, emb=4,
 
 
 def test_recall_task_targets_are_the_first_source_tokens():
-    task = replace(TINY, vocab=9, length=7).task()
+    task = RecallTask.of(replace(TINY, vocab=9, length=7))
     batch = task.batch(5, torch.Generator().manual_seed(0))
     assert batch.src_lengths.tolist() == [8] * 5  # 7 tokens + EOS
     assert batch.tgt_out[:, 0].tolist() == batch.src[:, 0].tolist()
@@ -159,8 +158,8 @@ def test_measuring_does_not_change_the_training_it_observes():
 
 
 def test_torch_initialisation_differs_from_the_toolkits():
-    ours = replace(TINY, hidden=6, init="xavier").task().model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
-    theirs = replace(TINY, hidden=6, init="torch").task().model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
+    ours = RecallTask.of(replace(TINY, hidden=6, init="xavier")).model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
+    theirs = RecallTask.of(replace(TINY, hidden=6, init="torch")).model("rnn").encoder.layers[0].left_to_right.weight_hh_l0
     eye = torch.eye(6)
     torch.testing.assert_close(ours @ ours.t(), eye, atol=1e-5, rtol=0)  # orthogonal
     assert theirs.abs().max() <= 1 / math.sqrt(6) and not torch.allclose(theirs @ theirs.t(), eye, atol=0.1)
@@ -304,7 +303,6 @@ def test_missing_model_directory_is_a_one_line_error(tmp_path, capsys):
     assert_one_line_error(rc, err, "nope", "model directory not found")
 
 
-
 # ----------------------------------------------------------------------------- training callback
 
 
@@ -362,3 +360,23 @@ def test_callback_logs_layer_norms_and_the_profile_to_csv_and_tensorboard(tmp_pa
     events = EventAccumulator(str(next(tmp_path.glob("logs/version_*/events.out.tfevents.*")))).Reload()
     assert "grad_profile" in events.Tags()["images"]
     assert [e.step for e in events.Scalars("grad_norm/total")] == [0, 2, 4]
+
+
+def test_a_deeper_model_has_a_column_per_layer_and_direction(tiny_tokenizer, tmp_path):
+    """Two bidirectional layers: four columns, named by layer and direction."""
+    from nmt.config import Config
+    from nmt.export import export_model_dir
+    from nmt.model import build_model
+
+    config = Config.model_validate({
+        "data": {"name": "toy", "src_lang": "de", "tgt_lang": "en", "train": {"src": "a.de", "tgt": "a.en"}},
+        "model": {"encoder": {"emb_size": 8, "hidden_size": 8, "layers": 2, "dropout": 0.0},
+                  "decoder": {"emb_size": 8, "hidden_size": 16, "layers": 2, "dropout": 0.0}}})
+    torch.manual_seed(0)
+    model = build_model(config.model, tiny_tokenizer.src_vocab_size, tiny_tokenizer.tgt_vocab_size)
+    export = export_model_dir(tmp_path / "export", config, model, tiny_tokenizer)
+    (tmp_path / "src.txt").write_text("abc de\nab\n", encoding="utf-8")
+    (tmp_path / "ref.txt").write_text("ed cba\nba\n", encoding="utf-8")
+    measured = measure_model(export, tmp_path / "src.txt", tmp_path / "ref.txt", max_sentences=10, batch_size=2)
+    assert measured.profile.names == ["layer 1 forward", "layer 1 backward", "layer 2 forward", "layer 2 backward"]
+    assert all(float(norms[0]) > 0 for norms in measured.profile.norms)

@@ -106,3 +106,16 @@ def test_missing_path_is_a_one_line_error(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nmt info: error:") and err.count("\n") == 1
+
+
+def test_a_seen_pieces_tokenizer_gives_the_models_own_target_vocabulary(tmp_path, capsys):
+    """`target_pieces: seen` keeps only the target pieces of the training text: the model's output
+    layer, and so `nmt info`'s count, has that many rows, not the SentencePiece model's."""
+    from tests.conftest import make_pairs, train_toy_tokenizer
+
+    tokenizer = train_toy_tokenizer(tmp_path / "tok" / "toy", make_pairs(300, seed=1, max_words=6), vocab_size=80)
+    assert tokenizer.tgt_vocab_size < tokenizer.tgt_model.vocab_size(), "the test needs unseen pieces"
+    assert main(["info", write_config(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert f"vocabulary: source 80, target {tokenizer.tgt_vocab_size} (from tokenizer {tmp_path / 'tok' / 'toy'})" in text
+    assert f"(N, {tokenizer.tgt_vocab_size})" in text

@@ -82,8 +82,8 @@ def test_train_writes_run_directory_and_loadable_export(tmp_path):
 
 
 # A `nmt train` process that SIGKILLs itself right after step KILL_AT: a checkpoint is on disk
-# (saved every 2 steps, at step KILL_AT - 1 at the latest) and the run is cut mid-step, the way a
-# killed job dies, at the same step however busy the machine is.
+# (saved every 2 steps, at step KILL_AT - 1 at the latest) and the run dies between two steps without
+# any clean-up, the way a killed job dies, at the same step however busy the machine is.
 KILL_AT = 7
 SELF_KILL = f"""
 import os, signal, sys

@@ -332,22 +332,25 @@ WAITING_SYSCALLS = {"x86_64": {7, 23, 270, 271}, "aarch64": {72, 73}}
 
 
 def _blocked_in_select(pid: int) -> Optional[bool]:
-    """Whether the process's main thread sleeps in select()/poll(); None if the kernel does not say."""
+    """True: the process's main thread sleeps in select()/poll(); False: not (yet), e.g. it is
+    running; None: the kernel does not say where a sleeping process waits."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             state = stat.read().rsplit(")", 1)[1].split()[0]
         with open(f"/proc/{pid}/wchan") as wchan:
             channel = wchan.read().strip()
+        if state != "S":
+            return False  # running or runnable: it has not gone back to waiting yet
         if channel not in ("", "0"):
-            return state == "S" and any(word in channel for word in WAITING_IN)
+            return any(word in channel for word in WAITING_IN)
         with open(f"/proc/{pid}/syscall") as syscall:
-            number = syscall.read().split()[0]
+            fields = syscall.read().split()
     except (OSError, IndexError):
         return None
+    if not fields or fields[0] == "running":
+        return False
     known = WAITING_SYSCALLS.get(os.uname().machine)
-    if known is None or not number.isdigit():
-        return None
-    return state == "S" and int(number) in known
+    return None if known is None or not fields[0].isdigit() else int(fields[0]) in known
 
 
 def _wait_until_reading_keys(pid: int, timeout: float = 60.0) -> None:

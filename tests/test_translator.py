@@ -70,3 +70,21 @@ def test_translate_leaves_the_model_in_its_mode(translator):
         assert translator.model.training
     finally:
         translator.model.eval()
+
+
+def test_options_come_whole_or_as_fields_and_a_bad_value_names_the_field(tiny_model_dir):
+    from nmt.config import ShortlistConfig, TranslatorConfig
+    from nmt.errors import ConfigError
+
+    whole = Translator.load(tiny_model_dir, options=TranslatorConfig(batch_size=7, max_src_tokens=30))
+    fields = Translator.load(tiny_model_dir, batch_size=7, max_src_tokens=30)
+    assert (whole.batch_size, whole.max_src_tokens) == (fields.batch_size, fields.max_src_tokens) == (7, 30)
+    defaults = Translator.load(tiny_model_dir)
+    assert (defaults.batch_size, defaults.max_src_tokens) == (TranslatorConfig().batch_size, TranslatorConfig().max_src_tokens)
+    with pytest.raises(ConfigError, match=r"^Translator.load: batch_size: .*greater than or equal to 1"):
+        Translator.load(tiny_model_dir, batch_size=0)
+    with pytest.raises(ConfigError, match="Translator.load: beam: unknown key"):
+        Translator.load(tiny_model_dir, beam=3)
+    with pytest.raises(TypeError):
+        Translator.load(tiny_model_dir, "cpu", True)  # options are keywords only
+    assert ShortlistConfig(frequent=5, per_source=2) == ShortlistConfig.parse("5,2")

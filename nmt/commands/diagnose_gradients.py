@@ -1,6 +1,6 @@
 """`nmt diagnose gradients`: how far back through time the loss reaches the encoder.
 
-Without `--model`: the recall task (`recall_task.py`), one model per encoder cell, measured along
+Without `--model`: the recall task (`nmt/diagnostics/recall_task.py`), one model per encoder cell, measured along
 its training (recall accuracy, loss and the far/near gradient ratio every `--every-steps`). With
 `--model DIR --src S --ref R`: a trained model on real sentence pairs, one line per encoder layer
 and direction. Defaults come from `RecallSettings`; this module only parses, checks and prints.
@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from nmt.config import EncoderConfig, ModelConfig, field_choices
-from nmt.diagnostics.recall_task import RecallSettings
+from nmt.diagnostics.recall_settings import RecallSettings
 from nmt.errors import NMTError
 
 DEFAULTS = RecallSettings()

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from nmt.diagnostics.length import DEFAULT_EDGES, length_profile, make_buckets, parse_edges
 from nmt.config import TranslatorConfig, field_default
+from nmt.diagnostics.length import DEFAULT_EDGES, length_profile, make_buckets, parse_edges
 from nmt.errors import NMTError
 
 

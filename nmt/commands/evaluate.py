@@ -15,7 +15,7 @@ from sacrebleu.metrics import BLEU
 
 from nmt.errors import NMTError
 from nmt.lines import read_aligned, read_lines, write_lines
-from nmt.metrics import DEFAULT_METRICS, METRICS, MetricResult, PairedResult, paired_bootstrap, score
+from nmt.metrics import BOOTSTRAP_SAMPLES, DEFAULT_METRICS, METRICS, MetricResult, PairedResult, paired_bootstrap, score
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="case-insensitive BLEU and chrF (TER is case-insensitive by default)")
     parser.add_argument("--baseline", type=Path, metavar="HYP",
                         help="another system's output: paired bootstrap resampling of HYP against it")
-    parser.add_argument("--bootstrap-samples", type=int, default=1000, metavar="N",
+    parser.add_argument("--bootstrap-samples", type=int, default=BOOTSTRAP_SAMPLES, metavar="N",
                         help="resamples for --baseline (default: %(default)s)")
     parser.add_argument("-w", "--width", type=int, default=1, help="decimals printed (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -46,13 +46,27 @@ def _resolve(path: Path) -> tuple[Config, Vocab]:
 
 
 def vocab_from_config(config: Config) -> Vocab:
-    """The sizes of the tokenizer the config names, if it exists yet (the model's own sizes:
-    a `target_pieces: seen` vocabulary is smaller than its SentencePiece model)."""
+    """The sizes of the tokenizer the config names, if it exists yet: the model's own sizes, so a
+    `target_pieces: seen` target vocabulary counts the pieces kept, not its SentencePiece model's
+    (before 0.2 `nmt info` counted the whole model and overstated the output layer)."""
     from nmt.tokenizer import METADATA, Tokenizer
 
     directory = config.data.tokenizer_dir / config.data.name
-    if not (directory / METADATA).is_file():
-        size = config.data.tokenizer.vocab_size
-        return Vocab(size, size, f"data.tokenizer.vocab_size (no tokenizer at {directory} yet)")
-    tokenizer = Tokenizer.load(directory)  # a damaged tokenizer is a one-line DataError
-    return Vocab(tokenizer.src_vocab_size, tokenizer.tgt_vocab_size, f"tokenizer {directory}")
+    if (directory / METADATA).is_file():
+        tokenizer = Tokenizer.load(directory)  # a damaged tokenizer is a one-line DataError
+        return Vocab(tokenizer.src_vocab_size, tokenizer.tgt_vocab_size, f"tokenizer {directory}")
+    for src, tgt in (("src.model", "tgt.model"), ("joint.model", "joint.model")):  # models without metadata
+        if (directory / src).is_file() and (directory / tgt).is_file():
+            sizes = [_model_size(directory / name) for name in (src, tgt)]
+            return Vocab(sizes[0], sizes[1], f"tokenizer {directory}")
+    size = config.data.tokenizer.vocab_size
+    return Vocab(size, size, f"data.tokenizer.vocab_size (no tokenizer at {directory} yet)")
+
+
+def _model_size(path: Path) -> int:
+    import sentencepiece as spm
+
+    try:
+        return spm.SentencePieceProcessor(model_file=str(path)).vocab_size()
+    except (OSError, RuntimeError) as err:
+        raise NMTError(f"{path}: not a readable SentencePiece model ({err})") from None

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from nmt.training.allocator import tune_malloc
 
     config = _load(args)
-    tune_malloc()  # the entry point's job (see allocator.py): large step buffers are reused
+    tune_malloc()  # the entry point's job (see nmt/training/allocator.py): large step buffers are reused
     paths = RunPaths(config.train.run_dir / config.run_name)
     resume = resume_checkpoint(config, paths, args.fresh) if not args.fast_dev_run else None
     result = train(config, paths, resume=resume, fast_dev_run=args.fast_dev_run)

@@ -59,7 +59,7 @@ class Translator:
         self.shortlist = shortlist  # (lexical table, how each batch's shortlist is made)
 
     @classmethod
-    def load(cls, model_dir: Path, device: str | torch.device = "cpu", options: Optional[TranslatorConfig] = None,
+    def load(cls, model_dir: Path, device: str | torch.device = "cpu", *, options: Optional[TranslatorConfig] = None,
              **overrides) -> "Translator":
         """From an exported model directory (config, safetensors weights, tokenizers).
 

@@ -87,6 +87,7 @@ def recall_figure(trajectories: list[Trajectory], chance: float, title: str = ""
 
 
 def _accuracy_panel(ax: Axes, trajectories: list[Trajectory], chance: float) -> None:
+    """Recall accuracy against the step, one line per cell, with the chance level dashed."""
     for colour, t in enumerate(trajectories):
         ax.plot(t.steps, [c.accuracy for c in t.checkpoints], color=f"C{colour}", label=t.cell, lw=1.6, marker="o", ms=2.5)
     ax.axhline(chance, color="gray", ls="--", lw=1, label=f"chance ({chance:.2f})")
@@ -99,6 +100,7 @@ def _accuracy_panel(ax: Axes, trajectories: list[Trajectory], chance: float) -> 
 
 
 def _ratio_panel(ax: Axes, trajectories: list[Trajectory]) -> None:
+    """far/near against the step on a log scale: orders of magnitude are the story."""
     for colour, t in enumerate(trajectories):
         ratios = [c.far_near if c.far_near > 0 else float("nan") for c in t.checkpoints]  # log scale: no zeros
         ax.plot(t.steps, ratios, color=f"C{colour}", label=t.cell, lw=1.6, marker="o", ms=2.5)

@@ -17,55 +17,12 @@ from typing import Callable, Optional
 
 import torch
 
-from nmt.config import EncoderConfig, ModelConfig, field_choices
+from nmt.config import ModelConfig
 from nmt.data.batch import Batch, collate
 from nmt.diagnostics.gradients import GradientProfile, gradient_profile
+from nmt.diagnostics.recall_settings import FIRST_WORD, RecallSettings
 from nmt.model.loss import sequence_loss
 from nmt.model.seq2seq import Seq2Seq, build_model
-from nmt.vocab import EOS_ID
-
-FIRST_WORD = EOS_ID + 1  # ids below are special (pad, unk, bos, eos)
-
-
-@dataclass(frozen=True)
-class RecallSettings:
-    """The task, the models and their training: the defaults of `nmt diagnose gradients`.
-
-    Chosen so that one run (about a minute on one CPU thread) shows when each cell learns, not
-    only whether. Seed 1234: the LSTM recalls the first token by step 900; the GRU and the RNN
-    sit at chance until step 1,800, then the GRU reaches 1.00 while the RNN stalls near 0.46
-    with its far/near ratio collapsed. The order is seed-dependent: seeds 1, 2 and 3 (run once
-    each) brought the LSTM to 0.9 at steps 700-2,100 and the RNN to 0.41-0.69 by step 2,400,
-    while the GRU stayed at chance throughout.
-    """
-
-    cells: tuple[str, ...] = tuple(field_choices(EncoderConfig, "cell"))
-    # source tokens before EOS: the distance the first token must travel. With 8 words at
-    # length 25 (batch 32) the RNN learned sooner than the gated cells in 2 of 3 seeds; with
-    # 16 words its partial memory shows (it stalls part way)
-    length: int = 20
-    vocab: int = 20  # including the 4 special ids: 16 words, chance 1/16
-    hidden: int = 64  # encoder and decoder
-    emb: int = 32
-    # `model.init`. xavier: orthogonal recurrent weights, so the RNN's gradient does not vanish
-    # at step 0 (far/near 0.2) and the collapse that follows is training's doing; LSTM forget
-    # bias 1. With torch or uniform every cell starts at far/near 4e-5 to 1e-7
-    init: str = "xavier"
-    steps: int = 2400  # the GRU leaves chance after about 1,900 (seed 1234)
-    every_steps: int = 100  # a checkpoint at step 0, every `every_steps` and at the end
-    batch_size: int = 64  # a step costs little more than at 32 (per-step overhead dominates)
-    lr: float = 3e-3  # Adam, gradients clipped at 1 as `nmt train` does
-    measure: int = 256  # sentences in the fixed measurement batch
-    seed: int = 1234
-
-    @property
-    def chance(self) -> float:
-        """Recall accuracy of a guess: one over the words."""
-        return 1 / (self.vocab - FIRST_WORD)
-
-    def task(self) -> "RecallTask":
-        return RecallTask(self.vocab, self.length, self.hidden, self.emb, self.init)
-
 
 @dataclass(frozen=True)
 class RecallTask:
@@ -74,6 +31,10 @@ class RecallTask:
     hidden_size: int
     emb_size: int
     init: str  # `model.init`: xavier, torch or uniform
+
+    @classmethod
+    def of(cls, settings: RecallSettings) -> "RecallTask":
+        return cls(settings.vocab, settings.length, settings.hidden, settings.emb, settings.init)
 
     def batch(self, size: int, generator: torch.Generator) -> Batch:
         """`size` random sources and their first tokens as targets."""
@@ -161,6 +122,8 @@ def checkpoint_steps(steps: int, every: int) -> list[int]:
 
 
 def measure(model: Seq2Seq, batch: Batch, step: int) -> Checkpoint:
+    """Accuracy and gradient profile on the fixed batch; no optimizer step, so measuring does not
+    change the training it watches."""
     return Checkpoint(step, recall_accuracy(model, batch), gradient_profile(model, batch))
 
 
@@ -169,7 +132,7 @@ def train_cell(cell: str, settings: RecallSettings, batch: Batch) -> Trajectory:
 
     Measuring neither draws random numbers nor touches the parameters' gradients, so the
     checkpoints do not change the training they observe."""
-    task = settings.task()
+    task = RecallTask.of(settings)
     torch.manual_seed(settings.seed)
     model = task.model(cell)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -183,7 +146,7 @@ def train_cell(cell: str, settings: RecallSettings, batch: Batch) -> Trajectory:
 
 def compare_cells(settings: RecallSettings, progress: Optional[Callable[[str], None]] = None) -> list[Trajectory]:
     """Each of `settings.cells` from the same seed, trained on the same batches, measured on the same batch."""
-    batch = settings.task().batch(settings.measure, torch.Generator().manual_seed(settings.seed + 1))
+    batch = RecallTask.of(settings).batch(settings.measure, torch.Generator().manual_seed(settings.seed + 1))
     trajectories = []
     for cell in settings.cells:
         if progress is not None:

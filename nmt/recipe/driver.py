@@ -100,7 +100,7 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="start training over instead of resuming the run")
     parser.add_argument("--skip-training", action="store_true", help="only evaluate the run's exported model")
     parser.add_argument("--beam", type=int, default=field_default(SearchConfig, "beam_size"), metavar="N",
-                        help="beam size compared with greedy (default %(default)s, the search: default)")
+                        help="beam size compared with greedy (default %(default)s: SearchConfig.beam_size)")
     parser.add_argument("--samples", type=int, default=3, metavar="N", help="sample translations shown (default 3)")
     parser.add_argument("--print-config", action="store_true", help="print the merged config and stop")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
