@@ -375,8 +375,11 @@ def test_interactive_prompt_on_a_real_terminal(tiny_model_dir, translator, tmp_p
     expected = alone(translator, SOURCES[:2])
     history = tmp_path / "history"
     master, slave = pty.openpty()
-    # a session leader opening its terminal makes it the controlling one, so ^C becomes SIGINT
-    code = ("import os, sys; os.close(os.open(os.ttyname(0), os.O_RDWR)); "
+    # a session leader opening its terminal makes it the controlling one, so ^C becomes SIGINT;
+    # SIGINT handled as an interactive shell leaves it for a foreground job, even when the tests
+    # themselves run as a background job of a non-interactive shell, which ignores it (inherited)
+    code = ("import os, signal, sys; os.close(os.open(os.ttyname(0), os.O_RDWR)); "
+            "signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from nmt.commands.main import main; sys.exit(main())")
     process = subprocess.Popen(
         [sys.executable, "-c", code, "translate", str(tiny_model_dir), "--threads", "1", "--history", str(history)],
