@@ -217,6 +217,11 @@ class ShortlistConfig(Section):
                               f"got {text!r}") from None
         if min(sizes) < 0:
             raise ConfigError(f"sizes must be >= 0, got {text!r}")
+        return cls.of(sizes)
+
+    @classmethod
+    def of(cls, sizes: Sequence[int]) -> "ShortlistConfig":
+        """From (frequent, per_source[, min_rows]), the order of `sizes()` and of `F,K[,M]`."""
         return cls(**dict(zip(cls.model_fields, sizes)))
 
     def sizes(self) -> tuple[int, int, int]:

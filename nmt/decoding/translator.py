@@ -76,7 +76,7 @@ class Translator:
 
         shortlist = overrides.get("shortlist")
         if shortlist is not None and not isinstance(shortlist, ShortlistConfig):
-            overrides["shortlist"] = dict(zip(ShortlistConfig.model_fields, shortlist))
+            overrides["shortlist"] = ShortlistConfig.of(shortlist)
         tree = (options or TranslatorConfig()).model_dump() | overrides
         options = validate(TranslatorConfig, tree, source="Translator.load")  # a bad value names the field
         if options.int8 and torch.device(device).type != "cpu":

@@ -4,14 +4,15 @@ recall task's figure (accuracy and far/near ratio along training next to the pro
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from nmt.diagnostics.recall_task import Trajectory
+if TYPE_CHECKING:  # only the recall figure reads trajectories; the training callback needs none
+    from nmt.diagnostics.recall_task import Trajectory
 
 Lines = dict[str, Tensor]  # label -> (distances,) mean norms
 

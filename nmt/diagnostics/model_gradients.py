@@ -13,8 +13,8 @@ from typing import Optional
 from nmt.data.batch import collate
 from nmt.diagnostics.gradients import GradientProfile, gradient_profile
 from nmt.errors import NMTError
-from nmt.lines import read_lines
 from nmt.export import load_model_dir
+from nmt.lines import read_lines
 from nmt.model.seq2seq import Seq2Seq
 
 

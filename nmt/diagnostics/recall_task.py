@@ -122,8 +122,7 @@ def checkpoint_steps(steps: int, every: int) -> list[int]:
 
 
 def measure(model: Seq2Seq, batch: Batch, step: int) -> Checkpoint:
-    """Accuracy and gradient profile on the fixed batch; no optimizer step, so measuring does not
-    change the training it watches."""
+    """Accuracy and gradient profile on the fixed batch after `step` training steps."""
     return Checkpoint(step, recall_accuracy(model, batch), gradient_profile(model, batch))
 
 
