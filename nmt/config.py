@@ -174,10 +174,21 @@ class SearchConfig(Section):
     # the longest length the penalty allows (False: the best the beam can find), or if it ended at
     # the next step (True: Hugging Face's heuristic; ~15 % fewer steps, may miss a longer winner)
     early_stop: bool = False
+    # beam search: + beta * sum_j log(min(attention mass on source word j, 1)) to a finished
+    # hypothesis' score (Wu et al. 2016): favours outputs that attend to every source word
+    coverage_penalty: float = Field(0.0, ge=0.0)  # beta; 0: off; needs a model with attention
+    no_repeat_ngram: int = Field(0, ge=0)  # no n-gram of this many pieces twice in an output; 0: off
+    # sampling instead of search: each of the nbest outputs drawn token by token from the
+    # model's distribution (back-translation, diverse n-best); beam_size is then not used
+    sampling: bool = False
+    temperature: float = Field(1.0, gt=0.0)  # divides the logits: < 1 sharper, > 1 flatter
+    top_k: int = Field(0, ge=0)  # draw from the k most probable pieces only; 0: all
+    top_p: float = Field(1.0, gt=0.0, le=1.0)  # nucleus: the fewest pieces holding this probability mass
+    seed: int = 1  # the sampling generator's seed: the same seed and batch give the same samples
 
     @model_validator(mode="after")
     def _nbest_fits(self) -> "SearchConfig":
-        if self.nbest > self.beam_size:
+        if self.nbest > self.beam_size and not self.sampling:
             raise ValueError(f"nbest ({self.nbest}) must be at most beam_size ({self.beam_size})")
         return self
 
@@ -240,6 +251,9 @@ class TranslatorConfig(Section):
     max_src_tokens: int = Field(400, ge=1)  # longer source lines are cut to this many pieces, with a warning
     int8: bool = False  # CPU only: int8 dynamic quantization of the decoder's products
     shortlist: Optional[ShortlistConfig] = None  # decode over a vocabulary shortlist (needs shortlist.safetensors)
+    # an ensemble's next-token distribution: the mean of the members' probabilities, or of their
+    # log-probabilities (nmt.decoding.ensemble)
+    combine: Literal["probability", "log_probability"] = "probability"
 
 
 # ----------------------------------------------------------------------------- train
@@ -286,6 +300,9 @@ class TrainConfig(Section):
     monitor: Literal["bleu", "chrf", "loss", "ppl"] = "bleu"  # best checkpoint and early stopping
     early_stopping_patience: Optional[int] = Field(None, ge=1)  # validations; None: off
     checkpoint_every_steps: int = Field(500, ge=1)
+    # weights-only checkpoints kept at validations for averaging: the K best and the K latest
+    keep_checkpoints: int = Field(5, ge=0)
+    average: Literal["none", "best", "last"] = "none"  # export the mean of those K instead of the best one
     log_every_steps: int = Field(20, ge=1)
     gradient_profile_every: Optional[int] = Field(None, ge=1)  # gradient diagnostics callback
 
@@ -300,6 +317,8 @@ class TrainConfig(Section):
             raise ValueError("warmup_steps is not supported with schedule plateau (use inverse_sqrt or constant)")
         if self.schedule == "inverse_sqrt" and not self.warmup_steps:
             raise ValueError("schedule inverse_sqrt needs warmup_steps > 0")
+        if self.average != "none" and not self.keep_checkpoints:
+            raise ValueError(f"average: {self.average} needs keep_checkpoints > 0")
         return self
 
 

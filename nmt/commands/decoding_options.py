@@ -26,6 +26,13 @@ OPTIONS = {  # argparse destination -> SearchConfig field
     "max_len_const": "max_len_const",
     "min_len": "min_len",
     "early_stop": "early_stop",
+    "coverage_penalty": "coverage_penalty",
+    "no_repeat_ngram": "no_repeat_ngram",
+    "sample": "sampling",
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "seed": "seed",
 }
 FLAGS = {field: "--" + dest.replace("_", "-") for dest, field in OPTIONS.items()}
 
@@ -61,6 +68,18 @@ def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) ->
     group.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=None,
                        help="beam search: stop a sentence once no open hypothesis would outrank its n-best if it "
                             "ended at the next step, not at the longest length (faster; BLEU cost in docs/decoding.md)")
+    group.add_argument("--coverage-penalty", type=float, metavar="BETA",
+                       help="beam search: add BETA x sum of log(min(attention on each source word, 1)) to a finished "
+                            "hypothesis' score (GNMT); 0 is off")
+    group.add_argument("--no-repeat-ngram", type=int, metavar="N",
+                       help="no n-gram of N pieces twice in one output; 0 is off")
+    group = parser.add_argument_group("sampling (instead of search: synthetic data, diverse n-best)")
+    group.add_argument("--sample", action=argparse.BooleanOptionalAction, default=None,
+                       help="draw each output token by token from the model's distribution; --nbest N draws N per line")
+    group.add_argument("--temperature", type=float, metavar="T", help="divide the logits by T (> 0; default 1)")
+    group.add_argument("--top-k", type=int, metavar="K", help="draw among the K most probable pieces; 0 is all")
+    group.add_argument("--top-p", type=float, metavar="P", help="draw from the smallest set of pieces holding mass P, 0 < P <= 1")
+    group.add_argument("--seed", type=int, metavar="N", help="the sampling seed (same seed and input, same samples)")
     group = parser.add_argument_group("batching and device")
     group.add_argument("--batch-size", type=positive_int, default=field_default(TranslatorConfig, "batch_size"), metavar="N",
                        help="sentences searched together (default: %(default)s)")
@@ -75,6 +94,10 @@ def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) ->
                        help="decode over a vocabulary shortlist: the F most frequent target pieces plus K per source "
                             "piece, topped up with frequent pieces to at least M rows (default when given: "
                             f"{ShortlistConfig()}; needs MODEL_DIR/shortlist.safetensors; BLEU cost in docs/decoding.md)")
+    group.add_argument("--combine", choices=field_choices(TranslatorConfig, "combine"),
+                       default=field_default(TranslatorConfig, "combine"),
+                       help="several MODEL_DIRs (an ensemble): average the members' probabilities or their "
+                            "log-probabilities at each step (default: %(default)s)")
 
 
 def search_config(base: SearchConfig, args: argparse.Namespace) -> SearchConfig:
@@ -84,7 +107,7 @@ def search_config(base: SearchConfig, args: argparse.Namespace) -> SearchConfig:
     try:
         return SearchConfig.model_validate(merged)
     except ValidationError as err:
-        if not err.errors()[0]["loc"]:  # the model-level check: nbest <= beam_size
+        if not err.errors()[0]["loc"]:  # the model-level check: nbest <= beam_size unless sampling
             raise NMTError(f"--nbest {merged['nbest']} is more than the beam size {merged['beam_size']}; "
                            f"give --beam {merged['nbest']} or more") from None
         message = format_validation_error(err, SearchConfig)
@@ -120,6 +143,8 @@ def load_translator(args: argparse.Namespace):
     device = resolve_device(args.device)
     tune_malloc()
     options = TranslatorConfig(batch_size=args.batch_size, max_src_tokens=args.max_src_tokens,
-                               int8=getattr(args, "int8", False), shortlist=getattr(args, "shortlist", None))
-    translator = Translator.load(args.model_dir, device=device, options=options)
+                               int8=getattr(args, "int8", False), shortlist=getattr(args, "shortlist", None),
+                               combine=args.combine)
+    dirs = args.model_dir if isinstance(args.model_dir, list) else [args.model_dir]
+    translator = Translator.load(dirs if len(dirs) > 1 else dirs[0], device=device, options=options)
     return translator, search_config(translator.search_config, args)

@@ -21,15 +21,17 @@ from nmt.metrics import BOOTSTRAP_SAMPLES, DEFAULT_METRICS, METRICS, MetricResul
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from nmt.commands.decoding_options import add_search_arguments
 
-    parser.add_argument("model_dir", type=Path, nargs="?", metavar="MODEL_DIR",
-                        help="an exported model: translate --src with it, then score (instead of --hyp)")
+    parser.add_argument("model_dir", type=Path, nargs="*", metavar="MODEL_DIR",
+                        help="an exported model: translate --src with it, then score (instead of --hyp); "
+                             "several: translate with their ensemble")
     parser.add_argument("--hyp", type=Path, metavar="HYP", help="system output, one sentence per line (.gz too)")
     parser.add_argument("--ref", type=Path, nargs="+", required=True, metavar="REF",
                         help="reference file(s), aligned with HYP or SRC")
     parser.add_argument("--src", type=Path, metavar="SRC", help="with MODEL_DIR: the source text to translate")
     parser.add_argument("--hyp-out", type=Path, metavar="FILE",
                         help="with MODEL_DIR: where the translations go "
-                             "(default: MODEL_DIR/../<SRC stem>.beam<K>.<target language>)")
+                             "(default: MODEL_DIR/../<SRC stem>.beam<K>.<target language>; an ensemble of N: "
+                             "beside the first, <SRC stem>.beam<K>.ensemble<N>.<target language>)")
     parser.add_argument("-m", "--metrics", nargs="+", choices=list(METRICS), default=list(DEFAULT_METRICS),
                         help="metrics to compute, in this order (default: bleu chrf ter)")
     parser.add_argument("--tokenize", choices=BLEU.TOKENIZERS, default=None,
@@ -48,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.bootstrap_samples < 1:
         raise NMTError(f"--bootstrap-samples must be at least 1 (got {args.bootstrap_samples})")
-    if args.model_dir is None:
+    if not args.model_dir:
         if args.hyp is None:
             raise NMTError("give --hyp HYP to score a file, or MODEL_DIR --src SRC to translate and score")
         if args.src is not None or args.hyp_out is not None:
@@ -82,14 +84,16 @@ def translate_source(args: argparse.Namespace) -> tuple[list[str], list[list[str
     return hypotheses, references
 
 
-def default_hyp_path(model_dir: Path, src: Path, beam: int) -> Path:
-    """Beside the model's run: runs/<name>/export + test2016.de -> runs/<name>/test2016.beam5.en."""
+def default_hyp_path(model_dirs: list[Path], src: Path, beam: int) -> Path:
+    """Beside the model's run: runs/<name>/export + test2016.de -> runs/<name>/test2016.beam5.en
+    (an ensemble of 3: test2016.beam5.ensemble3.en beside the first model's run)."""
     from nmt.export import inspect_export
 
     name = src.name.removesuffix(".gz")
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    tgt_lang = inspect_export(model_dir).config.data.tgt_lang
-    return Path(model_dir).resolve().parent / f"{stem}.beam{beam}.{tgt_lang}"
+    tgt_lang = inspect_export(model_dirs[0]).config.data.tgt_lang
+    label = f".ensemble{len(model_dirs)}" if len(model_dirs) > 1 else ""
+    return Path(model_dirs[0]).resolve().parent / f"{stem}.beam{beam}{label}.{tgt_lang}"
 
 
 def report(hypotheses: list[str], references: list[list[str]], args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ COMMANDS = {
     "train": ("nmt.commands.train", "train a model from a YAML config"),
     "translate": ("nmt.commands.translate", "translate interactively, from stdin or from files"),
     "evaluate": ("nmt.commands.evaluate", "BLEU, chrF and TER with sacrebleu signatures"),
+    "average": ("nmt.commands.average", "an exported model from the mean of a run's best or latest checkpoints"),
     "info": ("nmt.commands.info", "architecture and parameter counts per component"),
     "shortlist": ("nmt.commands.shortlist", "build the vocabulary shortlist of an exported model (for --shortlist)"),
     "plot": ("nmt.commands.plot", "training curves from run directories"),

@@ -91,3 +91,34 @@ def plot_attention(alignment: Alignment, path: Path, title: str = "") -> None:
         attention_figure(alignment, title).savefig(path, dpi=120)
     except (OSError, ValueError) as err:  # a missing folder, an unknown format
         raise NMTError(f"{path}: cannot write the attention plot ({err})") from None
+
+
+WORD_START = "\u2581"  # SentencePiece's mark of a piece that begins a word
+
+
+def word_indices(pieces: list[str]) -> list[int]:
+    """The word each piece belongs to: a new word at every piece that starts with ▁."""
+    indices, word = [], -1
+    for position, piece in enumerate(pieces):
+        if position == 0 or piece.startswith(WORD_START):
+            word += 1
+        indices.append(word)
+    return indices
+
+
+def hard_alignment(alignment: Alignment) -> list[tuple[int, int]]:
+    """(source word, target word) pairs, each output piece linked to the source piece it attends
+    to most (</s> left out), pieces merged into words; sorted by target word, then source word.
+    The words are those of the detokenized text split on spaces, as fairseq and Marian count them."""
+    if not alignment.target or len(alignment.source) < 2:
+        return []
+    column = alignment.weights[:, : len(alignment.source) - 1].argmax(dim=1).tolist()  # (tgt,) without </s>
+    src_words = word_indices(alignment.source[:-1])
+    tgt_words = word_indices(alignment.target)
+    pairs = {(src_words[j], tgt_words[i]) for i, j in enumerate(column)}
+    return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+
+
+def format_hard_alignment(pairs: list[tuple[int, int]]) -> str:
+    """`0-0 1-2 ...`: source-target word index pairs, as fairseq and Marian print them."""
+    return " ".join(f"{i}-{j}" for i, j in pairs)

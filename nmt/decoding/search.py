@@ -12,6 +12,12 @@ and is what hypotheses are ranked by. A sentence's output has at most
 `min(max_len, floor(max_len_ratio * src_len + max_len_const))` tokens: at that length only EOS
 is allowed, so every hypothesis ends with EOS and is scored the same way. Before `min_len`
 tokens EOS is masked (the max length wins if they clash). PAD and BOS are never produced.
+
+Controls (`nmt.decoding.controls`, all off by default): a forced target prefix per sentence
+(its tokens are the only ones allowed at the first steps, scored by the model; the maximum
+length grows to hold it), n-gram repetition blocking, the coverage penalty (beam search: added
+to a finished hypothesis' score), and sampling (greedy search's loop, drawing instead of taking
+the best; `nbest` independent samples per sentence).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import torch
 from torch import Tensor
 
 from nmt.config import SearchConfig
+from nmt.decoding.controls import (NO_PREFIX, block_repeated_ngrams, coverage_penalty, force_tokens, generator_for,
+                                   prefix_at, sample_tokens)
 from nmt.model.state import StepModel
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -56,11 +64,24 @@ def max_output_lengths(src_lengths: Tensor, config: SearchConfig) -> Tensor:
 
 def search(
     model: StepModel, src: Tensor, src_lengths: Tensor, config: SearchConfig = SearchConfig(),
-    attention: bool = False,
+    attention: bool = False, prefix: Optional[Tensor] = None,
 ) -> list[list[Hypothesis]]:
-    """Greedy search for beam size 1, else beam search: n-best lists in input order."""
-    decode = greedy_search if config.beam_size == 1 else beam_search
-    return decode(model, src, src_lengths, config, attention=attention)
+    """Greedy search for beam size 1 (or sampling), else beam search: n-best lists in input order.
+
+    prefix (batch, p): target ids every output must start with, `NO_PREFIX`-padded; None: none.
+    """
+    decode = greedy_search if config.beam_size == 1 or config.sampling else beam_search
+    return decode(model, src, src_lengths, config, attention=attention, prefix=prefix)
+
+
+def _constrain(scores: Tensor, step: int, config: SearchConfig, history: Tensor, prefix: Tensor) -> Tensor:
+    """Apply the n-gram block and the forced prefix to `scores` (rows, vocab), in place."""
+    if config.no_repeat_ngram:
+        block_repeated_ngrams(scores, history, step, config.no_repeat_ngram)
+    forced = prefix_at(prefix, step)
+    if forced is not None:
+        force_tokens(scores, forced)
+    return scores
 
 
 def _mask_tokens(scores: Tensor, step: int, config: SearchConfig, at_max: Optional[Tensor]) -> Tensor:
@@ -85,9 +106,11 @@ class _Finished:
         self.config = config
         self.hypotheses: list[list[Hypothesis]] = [[] for _ in range(batch)]
 
-    def add(self, sentence: int, tokens: list[int], log_prob: float, attention: Optional[Tensor]) -> float:
-        """Store one hypothesis; returns the score an open one must now beat (-inf: any)."""
-        score = log_prob / length_penalty(len(tokens) + 1, self.config)
+    def add(self, sentence: int, tokens: list[int], log_prob: float, attention: Optional[Tensor],
+            penalty: float = 0.0) -> float:
+        """Store one hypothesis (`penalty`: its coverage penalty, <= 0); returns the score an open
+        one must now beat (-inf: any)."""
+        score = log_prob / length_penalty(len(tokens) + 1, self.config) + penalty
         kept = self.hypotheses[sentence]
         kept.append(Hypothesis(tokens, score, log_prob, attention))
         kept.sort(key=lambda h: -h.score)  # stable: earlier finishers win ties
@@ -109,16 +132,21 @@ class _Open:
     best_penalty: Tensor  # (n,) length penalty at the longest possible output
     threshold: Tensor  # (n,) score an open beam must beat; -inf until nbest have finished
     src_len: list[int]  # source length per sentence, to trim attention
+    prefix: Tensor  # (n, p) forced first target ids, NO_PREFIX-padded; p may be 0
 
     def select(self, keep: Tensor) -> "_Open":
         return _Open(self.sentence[keep], self.max_len[keep], self.best_penalty[keep],
-                     self.threshold[keep], [self.src_len[i] for i in keep.tolist()])
+                     self.threshold[keep], [self.src_len[i] for i in keep.tolist()], self.prefix[keep])
 
 
-def _start(model: StepModel, src: Tensor, src_lengths: Tensor, config: SearchConfig):
+def _start(model: StepModel, src: Tensor, src_lengths: Tensor, config: SearchConfig, prefix: Optional[Tensor]):
     """Encode, start the decoder, and describe every sentence as open."""
     state = model.start(model.encode(src, src_lengths))
+    if prefix is None:
+        prefix = src.new_full((src.size(0), 0), NO_PREFIX)
+    prefix = prefix.to(src.device)
     max_len = max_output_lengths(src_lengths, config).to(src.device)
+    max_len = torch.maximum(max_len, prefix.ge(0).sum(dim=1))  # room for the whole prefix
     penalty = length_penalty(max_len.double() + 1, config)
     open_ = _Open(
         sentence=torch.arange(src.size(0), device=src.device),
@@ -126,6 +154,7 @@ def _start(model: StepModel, src: Tensor, src_lengths: Tensor, config: SearchCon
         best_penalty=torch.as_tensor(penalty, dtype=torch.float32, device=src.device).expand_as(max_len),
         threshold=torch.full((src.size(0),), float("-inf"), device=src.device),
         src_len=src_lengths.tolist(),
+        prefix=prefix,
     )
     return state, open_
 
@@ -133,26 +162,37 @@ def _start(model: StepModel, src: Tensor, src_lengths: Tensor, config: SearchCon
 @torch.no_grad()
 def greedy_search(
     model: StepModel, src: Tensor, src_lengths: Tensor, config: SearchConfig = SearchConfig(),
-    attention: bool = False,
+    attention: bool = False, prefix: Optional[Tensor] = None,
 ) -> list[list[Hypothesis]]:
-    """The most probable token at each step; a sentence stops at its first EOS.
+    """The most probable token at each step (with `config.sampling`, a drawn one); a sentence
+    stops at its first EOS.
 
     src (batch, src_len) padded ids, src_lengths (batch,). Returns one list of one hypothesis
-    per sentence, in input order.
+    per sentence (sampling: `nbest` samples, best first), in input order.
     """
-    state, open_ = _start(model, src, src_lengths, config)
+    state, open_ = _start(model, src, src_lengths, config, prefix)
+    rows = src.size(0)
+    generator = generator_for(config, src.device) if config.sampling else None
+    if config.sampling and config.nbest > 1:  # nbest rows per sentence, drawn independently
+        copies = torch.arange(rows, device=src.device).repeat_interleave(config.nbest)
+        state, open_, rows = model.reorder(state, copies, beams=config.nbest), open_.select(copies), rows * config.nbest
     finished = _Finished(src.size(0), config)
     steps = int(open_.max_len.max())
-    tokens = src.new_full((src.size(0), steps), PAD_ID)  # (n, steps) output so far
+    tokens = src.new_full((rows, steps), PAD_ID)  # (n, steps) output so far
     weights: Optional[Tensor] = None  # (n, steps, src_len) attention so far, if asked
-    log_prob = torch.zeros(src.size(0), device=src.device)  # (n,)
-    prev = src.new_full((src.size(0),), BOS_ID)
+    log_prob = torch.zeros(rows, device=src.device)  # (n,)
+    prev = src.new_full((rows,), BOS_ID)
     shortest = int(open_.max_len.min())
     for step in range(steps + 1):
         out = model.step(state, prev)
         at_max = open_.max_len.eq(step) if step >= shortest else None
         scores = _mask_tokens(out.log_probs.float(), step, config, at_max)
-        best, prev = scores.max(dim=-1)  # (n,)
+        _constrain(scores, step, config, tokens, open_.prefix)
+        if generator is not None:
+            prev = sample_tokens(scores, config, generator)  # (n,)
+            best = scores.gather(1, prev.unsqueeze(1)).squeeze(1)  # the model's log-probability
+        else:
+            best, prev = scores.max(dim=-1)  # (n,)
         log_prob += best
         if step < steps:
             tokens[:, step] = prev
@@ -224,7 +264,7 @@ def _split(cand: _Candidates, k: int, w: int) -> tuple[Tensor, _Candidates]:
 
 
 def _store(finished: _Finished, open_: _Open, cand: _Candidates, ended: Tensor, step: int,
-           history: Tensor, weights: Optional[Tensor], w: int) -> None:
+           history: Tensor, weights: Optional[Tensor], w: int, coverage: Optional[Tensor] = None) -> None:
     """Move the hypotheses that ended at this step into `finished`; update thresholds."""
     where = ended.nonzero()  # (m, 2): sentence row, candidate rank
     rows = where[:, 0] * w + cand.parent[ended]  # (m,) model rows of their parents
@@ -236,7 +276,10 @@ def _store(finished: _Finished, open_: _Open, cand: _Candidates, ended: Tensor, 
         att = None
         if weights is not None:
             att = weights[row, :step, : open_.src_len[sentence_row]].clone()
-        thresholds[sentence_row] = finished.add(sentences[i], tokens[i], scores[i], att)
+        penalty = 0.0
+        if coverage is not None:
+            penalty = coverage_penalty(coverage[row], open_.src_len[sentence_row], finished.config.coverage_penalty)
+        thresholds[sentence_row] = finished.add(sentences[i], tokens[i], scores[i], att, penalty)
     index = torch.tensor(list(thresholds), device=open_.threshold.device)
     open_.threshold[index] = torch.tensor(list(thresholds.values()), dtype=open_.threshold.dtype,
                                           device=open_.threshold.device)
@@ -245,7 +288,7 @@ def _store(finished: _Finished, open_: _Open, cand: _Candidates, ended: Tensor, 
 @torch.no_grad()
 def beam_search(
     model: StepModel, src: Tensor, src_lengths: Tensor, config: SearchConfig = SearchConfig(),
-    attention: bool = False,
+    attention: bool = False, prefix: Optional[Tensor] = None,
 ) -> list[list[Hypothesis]]:
     """Beam search over all sentences and beams at once.
 
@@ -262,11 +305,12 @@ def beam_search(
     sentence, best first, in input order.
     """
     k = config.beam_size
-    state, open_ = _start(model, src, src_lengths, config)
+    state, open_ = _start(model, src, src_lengths, config, prefix)
     finished = _Finished(src.size(0), config)
     steps = int(open_.max_len.max())
     history = src.new_full((src.size(0), steps), PAD_ID)  # (n * w, steps) tokens so far
     weights: Optional[Tensor] = None  # (n * w, steps, src_len) attention so far, if asked
+    coverage: Optional[Tensor] = None  # (n * w, src_len) attention summed over steps (coverage penalty)
     beam_scores = torch.zeros(src.size(0), 1, device=src.device)  # (n, w): one beam to start
     prev = src.new_full((src.size(0),), BOS_ID)  # (n * w,)
     shortest = int(open_.max_len.min())
@@ -275,12 +319,17 @@ def beam_search(
         n, w = beam_scores.shape
         at_max = open_.max_len.eq(step).unsqueeze(1).expand(n, w) if step >= shortest else None
         log_probs = _mask_tokens(out.log_probs.float().view(n, w, -1), step, config, at_max)  # (n, w, vocab)
+        _constrain(log_probs.view(n * w, -1), step, config, history, open_.prefix.repeat_interleave(w, dim=0))
         cand = _candidates(log_probs, beam_scores, k)  # (n, c)
         ended, beams = _split(cand, k, w)  # (n, c) bool, (n, width) the beams that stay open
         if attention and out.attention is not None and weights is None:
             weights = out.attention.new_zeros(n * w, steps, src.size(1))
+        if config.coverage_penalty:
+            if out.attention is None:
+                raise ValueError("the coverage penalty needs a model with attention")
+            coverage = out.attention.float() if coverage is None else coverage + out.attention.float()
         if bool(ended.any()):
-            _store(finished, open_, cand, ended, step, history, weights, w)
+            _store(finished, open_, cand, ended, step, history, weights, w, coverage)
         # the open beams hold step + 1 tokens; ending next step, step + 2 count for the penalty
         penalty = length_penalty(step + 2, config) if config.early_stop else open_.best_penalty
         done = (beams.score[:, 0] / penalty).le(open_.threshold)  # (n,) none can win
@@ -295,6 +344,7 @@ def beam_search(
         state = model.reorder(out.state, rows, beams=beams.token.size(1))
         history = history[rows]
         history[:, step] = beams.token.reshape(-1)
+        coverage = coverage[rows] if coverage is not None else None
         if weights is not None:
             weights = weights[rows]
             weights[:, step] = out.attention[rows]

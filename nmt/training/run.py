@@ -2,7 +2,9 @@
 
 `runs/<name>/` holds `config.yaml` (the resolved config), `logs/` (CSV and TensorBoard, a new
 version per attempt), `checkpoints/` (`last.ckpt` every N steps and at the end, `best.ckpt` by the
-monitored validation metric) and `export/` (what `nmt translate` loads). Running the same command
+monitored validation metric, and the `best-k/` and `latest-k/` weights kept for averaging,
+`nmt.training.averaging`) and `export/` (what `nmt translate` loads: the best checkpoint, or
+with `train.average` the mean of the best or latest K). Running the same command
 again resumes from `last.ckpt`: model, optimizer, scheduler, sampler position and RNG, so the
 loss curve continues as if never interrupted.
 """
@@ -118,7 +120,13 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
     best = None
     if best_cb is not None and best_cb.best_model_score is not None:
         best = float(best_cb.best_model_score)
-        if paths.best.is_file():
+        if train_cfg.average != "none":
+            from nmt.training.averaging import average_checkpoints, kept_checkpoints
+
+            kept = kept_checkpoints(paths.checkpoints, train_cfg.average, train_cfg.keep_checkpoints,
+                                    monitor_mode(train_cfg.monitor_metric))
+            module.load_state_dict(average_checkpoints([c.path for c in kept]).state_dict)
+        elif paths.best.is_file():
             state = torch.load(paths.best, map_location="cpu", weights_only=True)["state_dict"]
             module.load_state_dict(state)
     if trainer.is_global_zero:
@@ -152,6 +160,7 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0,
         best_cb = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor=monitor, mode=mode,
                                   save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
         callbacks.append(best_cb)
+        callbacks.extend(averaging_pools(paths, cfg.monitor_metric, mode, cfg.keep_checkpoints))
         if cfg.early_stopping_patience:
             callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience,
                                            check_on_train_epoch_end=False, strict=False))
@@ -174,6 +183,28 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0,
         use_distributed_sampler=False, fast_dev_run=fast_dev_run or False,
     )
     return trainer, best_cb
+
+
+def averaging_pools(paths: RunPaths, metric: str, mode: str, k: int) -> list[ModelCheckpoint]:
+    """Lightning keeps the K best and the K latest validation weights (`nmt.training.averaging`)."""
+    if not k:
+        return []
+    from nmt.training.averaging import POOLS, pool_filename
+
+    name = pool_filename(metric)
+    common = dict(filename=name, save_top_k=k, save_weights_only=True, auto_insert_metric_name=False,
+                  enable_version_counter=False)
+    return [PoolCheckpoint(dirpath=paths.checkpoints / POOLS["best"], monitor=f"val/{metric}", mode=mode, **common),
+            PoolCheckpoint(dirpath=paths.checkpoints / POOLS["last"], monitor="step", mode="max", **common)]
+
+
+class PoolCheckpoint(ModelCheckpoint):
+    """A `ModelCheckpoint` whose saved state is told apart from `best.ckpt`'s by its folder
+    (Lightning keys a callback's state by monitor and mode, which the best-K pool shares)."""
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(pool=Path(self.dirpath).name, monitor=self.monitor, mode=self.mode)
 
 
 class ProgressBar(TQDMProgressBar):
