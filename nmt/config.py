@@ -87,6 +87,29 @@ class TokenizerConfig(Section):
     target_pieces: Literal["seen", "all"] = "seen"
 
 
+class SubwordSamplingConfig(Section):
+    """Subword regularization: each training pair gets a fresh segmentation every epoch, drawn by
+    SentencePiece (`nmt.data.sampling`); validation, test and translation keep the best one.
+
+    unigram models: sampling (Kudo 2018), alpha the smoothing of the segmentation distribution
+    (small: flat, many pieces; 0.2-0.5 usual). bpe models: BPE-dropout (Provilkov et al. 2020),
+    alpha the probability of dropping each merge (0.1 usual).
+    """
+
+    alpha: float = Field(0.0, ge=0.0)  # 0: off
+    nbest_size: int = Field(-1, ge=-1)  # unigram: draw among the nbest_size best segmentations; -1: all
+
+    @model_validator(mode="after")
+    def _sensible(self) -> "SubwordSamplingConfig":
+        if self.nbest_size in (0, 1):
+            raise ValueError("nbest_size must be -1 (all segmentations) or at least 2 (1 would never sample)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.alpha > 0.0
+
+
 class DataConfig(Section):
     name: str = Field(..., min_length=1)  # tokenizers/<name>/ and the cache folder use it
     src_lang: str = "src"
@@ -103,6 +126,14 @@ class DataConfig(Section):
     num_workers: int = Field(0, ge=0)  # DataLoader workers; 0 is fastest on 2 cores
     # processes encoding the cache; None = all cores, but at least 10,000 pairs per process
     num_proc: Optional[int] = Field(None, ge=1)
+    subword_sampling: SubwordSamplingConfig = SubwordSamplingConfig()  # training pairs only; off by default
+
+    @model_validator(mode="after")
+    def _dropout_probability(self) -> "DataConfig":
+        if self.tokenizer.type == "bpe" and self.subword_sampling.alpha >= 1.0:
+            raise ValueError(f"subword_sampling.alpha is BPE-dropout's probability for a bpe tokenizer: "
+                             f"it must be below 1 (got {self.subword_sampling.alpha})")
+        return self
 
 
 # ----------------------------------------------------------------------------- model

@@ -291,6 +291,15 @@ class Tokenizer:
             return ids
         return [self._to_model[row].tolist() if row else [] for row in ids]
 
+    def model_ids(self, piece_ids: list[int]) -> Optional[list[int]]:
+        """Target piece ids -> model ids; None if a piece is outside a seen-pieces vocabulary."""
+        if self._to_model is None:
+            return list(piece_ids)
+        ids = self._to_model[np.asarray(piece_ids, dtype=np.int64)] if piece_ids else np.zeros(0, np.int64)
+        if bool(np.any((ids == UNK_ID) & (np.asarray(piece_ids) != UNK_ID))):
+            return None
+        return ids.tolist()
+
     def tgt_pieces(self, ids: list[int]) -> list[str]:
         """Target model ids -> SentencePiece pieces (for alignments and attention plots)."""
         return [self.tgt_model.id_to_piece(int(i)) for i in self.to_piece_ids(ids)]

@@ -406,3 +406,23 @@ def test_interactive_prompt_on_a_real_terminal(tiny_model_dir, translator, tmp_p
             process.kill()
         os.close(master)
     assert history.read_text(encoding="utf-8").splitlines() == SOURCES[:2]
+
+
+def test_prompt_commands_change_decoding_between_sentences(tiny_model_dir, translator, tmp_path, capsys,
+                                                           monkeypatch):
+    """`:help` lists the commands instead of being translated; `:beam 1`, `:prefix` and
+    `:nbest` apply to the next sentences; a bad command is reported and the prompt goes on."""
+    monkeypatch.setattr(sys, "stdin", type("Terminal", (), {"isatty": lambda self: True})())
+    script = Script(":help", ":beam 1", SOURCES[0], ":prefix abc", SOURCES[0], ":beam x", ":beam 3", ":nbest 2",
+                    SOURCES[1], EOFError)
+    monkeypatch.setattr(builtins, "input", script)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rc, out, err = translate(capsys, tiny_model_dir)
+    assert rc == 0
+    assert ":beam K" in out
+    assert alone(translator, SOURCES[:1], beam_size=1)[0] in out.splitlines()
+    prefixed = translator.translate(SOURCES[:1], SearchConfig(beam_size=1, max_len=20), prefix="abc")[0].text
+    assert prefixed.startswith("abc") and prefixed in out.splitlines()
+    assert "error: :beam x:" in err
+    two_best = [line for line in out.splitlines() if line.startswith((" 1  ", " 2  "))]
+    assert len(two_best) == 2 and all(line.split(None, 2)[2].startswith("abc") for line in two_best)

@@ -72,14 +72,21 @@ class TokenBatchSampler:
     """
 
     def __init__(self, src_lengths: Sequence[int], tgt_lengths: Sequence[int], batch_tokens: int,
-                 shuffle: bool = True, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+                 shuffle: bool = True, seed: int = 0, num_replicas: int = 1, rank: int = 0,
+                 growth: tuple[float, float] = (1.0, 1.0)):
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
         self.src = np.asarray(src_lengths, dtype=np.int64) + 1  # (n,) with EOS
         self.tgt = np.asarray(tgt_lengths, dtype=np.int64) + 1  # (n,) with BOS/EOS
         if len(self.src) != len(self.tgt) or len(self.src) == 0:
             raise DataError(f"cannot batch {len(self.src)} source and {len(self.tgt)} target lengths")
-        self.cost = np.maximum(self.src, self.tgt)  # (n,) padded tokens per pair
+        # (n,) padded tokens per pair; `growth`: expected source and target length factors of
+        # sampled segmentations (nmt.data.sampling), so sampled batches keep to the budget
+        self.growth = growth
+        if growth == (1.0, 1.0):
+            self.cost = np.maximum(self.src, self.tgt)
+        else:
+            self.cost = np.maximum(np.ceil(self.src * growth[0]), np.ceil(self.tgt * growth[1])).astype(np.int64)
         self.batch_tokens = batch_tokens
         self.shuffle, self.seed = shuffle, seed
         self.num_replicas, self.rank = num_replicas, rank

@@ -16,7 +16,7 @@ into our batch sampler (which splits the data over ranks itself). Lightning call
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -53,8 +53,9 @@ def collate_rows(rows: Rows) -> Batch:
     return collate(rows.pairs, rows.index)
 
 
-def make_dataloader(dataset, sampler: TokenBatchSampler, num_workers: int = 0) -> DataLoader:
-    """A DataLoader over cached rows, batched by `sampler`.
+def make_dataloader(dataset, sampler: TokenBatchSampler, num_workers: int = 0, rows: Optional[Dataset] = None) -> DataLoader:
+    """A DataLoader over cached rows (or over `rows`, e.g. `nmt.data.sampling.SampledPairRows`),
+    batched by `sampler`.
 
     Workers are not persistent on purpose: a persistent worker iterator lives on the DataLoader and
     is only freed with the Trainer's reference cycles, by when garbage collection has closed its
@@ -67,7 +68,7 @@ def make_dataloader(dataset, sampler: TokenBatchSampler, num_workers: int = 0) -
     resumed run starts its iterator at a different point than the original run did.
     """
     return DataLoader(
-        PairRows(dataset), batch_sampler=sampler, collate_fn=collate_rows, num_workers=num_workers,
+        rows if rows is not None else PairRows(dataset), batch_sampler=sampler, collate_fn=collate_rows, num_workers=num_workers,
         pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(sampler.seed),
     )
 
@@ -104,6 +105,8 @@ class ResumableLoader(BatchLoader):
         # A generator: nothing (not even the DataLoader's worker prefetch) starts before the first
         # `next`, by which time Lightning has restored the state and set the epoch.
         sampler = self.sampler
+        if hasattr(self.loader.dataset, "epoch"):  # sampled segmentations are seeded by epoch
+            self.loader.dataset.epoch = sampler.epoch
         for batch in self.loader:
             sampler.advance()
             yield batch

@@ -148,7 +148,8 @@ class _Pipeline:
         config, corpus = self.config, corpora(self.config)[split]
         train = split == "train"
         clean = config.clean.model_dump() if train else None
-        fingerprint = cache_fingerprint(self.fingerprints[split], tokenizer.fingerprint, clean, not train)
+        keep_text = not train or config.subword_sampling.enabled  # sampling re-segments the training text
+        fingerprint = cache_fingerprint(self.fingerprints[split], tokenizer.fingerprint, clean, keep_text)
         path = cache_path(cache_root(config), split, fingerprint)
         cache, built = TokenCache.find(path), False
         if cache is None:
@@ -156,7 +157,7 @@ class _Pipeline:
                 self.read_split(split)
             table, counts = self.tables[split]
             cache = build_cache(table, tokenizer, path, fingerprint, counts,
-                                config.clean.max_pieces if train else None, keep_text=not train,
+                                config.clean.max_pieces if train else None, keep_text=keep_text,
                                 num_proc=config.num_proc, corpus=corpus.describe(), desc=f"encoding {split}")
             built = True
         remove_stale(cache_root(config), split, path)

@@ -24,13 +24,11 @@ def block_repeated_ngrams(scores: Tensor, history: Tensor, step: int, n: int) ->
     history (rows, >= step) holds the `step` tokens output so far per row. The last n-1 of them
     are matched against every earlier window; the token that followed a match is banned.
     """
-    if n < 1 or step == 0:
+    if n < 1 or step < n:  # no earlier n-gram yet
         return scores
     if n == 1:
         return scores.scatter_(1, history[:, :step], float("-inf"))  # every earlier token
     windows = history[:, :step].unfold(1, n, 1)  # (rows, step - n + 1, n)
-    if windows.size(1) == 0:
-        return scores
     tail = history[:, step - n + 1 : step]  # (rows, n - 1) the n-gram being completed
     match = windows[:, :, : n - 1].eq(tail.unsqueeze(1)).all(dim=-1)  # (rows, step - n + 1)
     if not bool(match.any()):

@@ -234,9 +234,9 @@ class Translator:
 
 def _check_same_tokenizers(first_dir: Path, first, other_dir: Path, other) -> None:
     """Ensemble members must share both SentencePiece models: the same id, the same piece."""
-    for side, name in (("tgt", "target vocabulary"), ("src", "source tokenizer")):
+    for side, names in (("tgt", "target vocabularies"), ("src", "source tokenizers")):
         if getattr(first, side).read_bytes() != getattr(other, side).read_bytes():
-            raise NMTError(f"{first_dir} and {other_dir}: different {name}s; the models of an ensemble must "
+            raise NMTError(f"{first_dir} and {other_dir}: different {names}; the models of an ensemble must "
                            f"share their tokenizers (train them from the same prepared data)")
 
 
