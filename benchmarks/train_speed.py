@@ -42,6 +42,7 @@ class Variant:
     decoder: dict  # model.decoder overrides
     target_pieces: str = "seen"  # data.tokenizer.target_pieces
     step_path: bool = False  # force the step path where the fused one would apply
+    data: tuple[tuple[str, str], ...] = ()  # more data.* overrides (key, value); the data gets its own name
     about: str = ""
 
 
@@ -53,6 +54,8 @@ VARIANTS = {
     "luong-fused": Variant({**LUONG, "input_feeding": False}, about="Luong general, no input feeding: fused path"),
     "luong-step": Variant({**LUONG, "input_feeding": False}, step_path=True,
                           about="Luong general, no input feeding, forced onto the step path"),
+    "luong-feed-sampled": Variant({**LUONG, "input_feeding": True}, data=(("subword_sampling.alpha", "0.5"),),
+                                  about="the reference with subword regularization (unigram sampling, alpha 0.5)"),
     "bahdanau": Variant({"attention": "bahdanau"}, about="Bahdanau (step path)"),
     "none": Variant({"attention": "none"}, about="no attention, Cho et al. 2014 (fused path)"),
     "none-step": Variant({"attention": "none"}, step_path=True, about="no attention, forced onto the step path"),
@@ -71,7 +74,9 @@ def make_config(variant: Variant, data_dir: str, run_dir: str, precision: str, t
 
     os.environ["NMT_DATA_DIR"] = data_dir
     suffix = "" if variant.target_pieces == "seen" else f"-{variant.target_pieces}"
+    suffix += "-sampled" if variant.data else ""  # its own cache (with text), beside the others'
     overrides = [f"model.decoder.{key}={value}" for key, value in variant.decoder.items()] + [
+        f"data.{key}={value}" for key, value in variant.data] + [
         f"data.name=multi30k-de-en{suffix}",
         f"data.tokenizer.target_pieces={variant.target_pieces}",
         f"train.run_dir={run_dir}",
