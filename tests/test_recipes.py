@@ -267,6 +267,15 @@ def test_pair_selects_languages_and_files(tmp_path):
     assert plan.config.data.name == "multi30k-fr-en"
 
 
+def test_average_option_sets_train_average(tmp_path):
+    data = multi30k_dir(tmp_path)
+    args = build_parser(MULTI30K.RECIPE).parse_args(["--data-dir", str(data), "--average", "last"])
+    plan = resolve(MULTI30K.RECIPE, args)
+    assert plan.config.train.average == "last" and "train.average=last" in plan.overrides
+    args = build_parser(MULTI30K.RECIPE).parse_args(["--data-dir", str(data), "--average", "none"])
+    assert resolve(MULTI30K.RECIPE, args).config.train.average == "none"
+
+
 def test_data_dir_comes_from_the_environment(tmp_path, monkeypatch):
     data = multi30k_dir(tmp_path)
     monkeypatch.setenv("NMT_DATA_DIR", str(data))

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from nmt.config import (Config, SearchConfig, apply_overrides, describe_sources, dump_config, field_default,
-                        read_configs, validate)
+from nmt.config import (Config, SearchConfig, TrainConfig, apply_overrides, describe_sources, dump_config,
+                        field_choices, field_default, read_configs, validate)
 from nmt.errors import DataError, NMTError
 from nmt.recipe.plan import Pair, Plan, Training
 
@@ -102,6 +102,9 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     parser.add_argument("--beam", type=int, default=field_default(SearchConfig, "beam_size"), metavar="N",
                         help="beam size compared with greedy (default %(default)s: SearchConfig.beam_size)")
     parser.add_argument("--samples", type=int, default=3, metavar="N", help="sample translations shown (default 3)")
+    parser.add_argument("--average", choices=field_choices(TrainConfig, "average"),
+                        help="export (and score) the mean of the run's best or latest train.keep_checkpoints "
+                             "validation checkpoints instead of its best one (train.average; default: the profile's)")
     parser.add_argument("--print-config", action="store_true", help="print the merged config and stop")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="override config keys, e.g. train.max_minutes=10 model.decoder.hidden_size=256")
@@ -141,11 +144,12 @@ def resolve(recipe: Recipe, args: argparse.Namespace, fetch: bool = True) -> Pla
     data = tree.setdefault("data", {})
     data.update(name=f"{recipe.name}-{pair}", src_lang=pair.src, tgt_lang=pair.tgt, **corpora)  # whole corpora
     tree.setdefault("train", {})["name"] = args.name or f"{recipe.name}-{pair}-{args.model}-{args.profile}"
-    tree = apply_overrides(tree, args.overrides)
+    overrides = list(args.overrides) + ([f"train.average={args.average}"] if getattr(args, "average", None) else [])
+    tree = apply_overrides(tree, overrides)
     config = validate(Config, tree, source=describe_sources(files))
     if config.data.test is None:
         raise NMTError(f"{describe_sources(files)}: a recipe needs a data.test corpus to score")
-    return Plan(recipe.name, recipe.test_name, config, files, list(args.overrides), pair, args.model, args.profile)
+    return Plan(recipe.name, recipe.test_name, config, files, overrides, pair, args.model, args.profile)
 
 
 def data_dir(recipe: Recipe, args: argparse.Namespace) -> Optional[Path]:
