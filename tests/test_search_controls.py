@@ -243,3 +243,28 @@ def test_translate_prefix_option_starts_every_line_and_refuses_an_unencodable_pr
     assert len(rows) == len(SOURCES) and all(row.startswith("abc") for row in rows)
     assert main(["translate", str(tiny_model_dir), "-i", str(src), "-q", "--prefix", "€"]) == 2
     assert "prefix '€': the target vocabulary cannot encode" in capsys.readouterr().err
+
+
+def test_samples_carry_their_attention(model, batch):
+    nbest = search(model, batch.src, batch.src_lengths, SearchConfig(sampling=True, nbest=3, max_len=12), attention=True)
+    for hyps, length in zip(nbest, batch.src_lengths.tolist()):
+        assert len(hyps) == 3
+        for h in hyps:
+            assert h.attention.shape == (len(h.tokens), length)
+
+
+def test_a_prefix_is_forced_through_a_shortlist_that_lacks_its_pieces(tiny_model_dir, tiny_tokenizer, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from nmt.decoding.shortlist import FILE, LexicalTable
+
+    directory = tmp_path / "export"
+    shutil.copytree(tiny_model_dir, directory)
+    src = [np.asarray(i) for i in tiny_tokenizer.encode_src(SOURCES)]
+    tgt = [np.asarray(i) for i in tiny_tokenizer.encode_tgt(SOURCES)]
+    LexicalTable.build(src, tgt, tiny_tokenizer.src_vocab_size, tiny_tokenizer.tgt_vocab_size).save(directory / FILE)
+    translator = Translator.load(directory, shortlist=(0, 1, 0))  # specials and one piece per source piece
+    for t in translator.translate(SOURCES, prefix="xyz"):
+        assert t.text.startswith("xyz")

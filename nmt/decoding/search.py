@@ -198,7 +198,7 @@ def greedy_search(
             tokens[:, step] = prev
             if attention and out.attention is not None:
                 if weights is None:
-                    weights = out.attention.new_zeros(src.size(0), steps, src.size(1))
+                    weights = out.attention.new_zeros(rows, steps, src.size(1))
                 weights[:, step] = out.attention
         ended = prev.eq(EOS_ID) | open_.max_len.eq(step)  # (n,)
         if not bool(ended.any()):
