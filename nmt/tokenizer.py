@@ -291,14 +291,19 @@ class Tokenizer:
             return ids
         return [self._to_model[row].tolist() if row else [] for row in ids]
 
-    def model_ids(self, piece_ids: list[int]) -> Optional[list[int]]:
-        """Target piece ids -> model ids; None if a piece is outside a seen-pieces vocabulary."""
+    def model_ids(self, sentences: list[list[int]]) -> list[Optional[list[int]]]:
+        """Target piece ids -> model ids, per sentence; None for a sentence with a piece outside a
+        seen-pieces vocabulary (one array lookup for the whole batch)."""
         if self._to_model is None:
-            return list(piece_ids)
-        ids = self._to_model[np.asarray(piece_ids, dtype=np.int64)] if piece_ids else np.zeros(0, np.int64)
-        if bool(np.any((ids == UNK_ID) & (np.asarray(piece_ids) != UNK_ID))):
-            return None
-        return ids.tolist()
+            return [list(ids) for ids in sentences]
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        pieces = np.fromiter((i for ids in sentences for i in ids), dtype=np.int64, count=int(lengths.sum()))
+        mapped = self._to_model[pieces]
+        outside = (mapped == UNK_ID) & (pieces != UNK_ID)
+        ends = np.cumsum(lengths)
+        bad = np.add.reduceat(outside, ends - lengths) if len(pieces) else np.zeros(len(sentences), bool)
+        bad = np.where(lengths > 0, bad, 0)
+        return [None if b else row.tolist() for b, row in zip(bad, np.split(mapped, ends[:-1]))]
 
     def tgt_pieces(self, ids: list[int]) -> list[str]:
         """Target model ids -> SentencePiece pieces (for alignments and attention plots)."""

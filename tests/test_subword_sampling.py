@@ -126,10 +126,10 @@ def test_training_cache_keeps_text_only_with_sampling(sampled_data):
 def test_a_sampled_target_piece_outside_a_seen_vocabulary_keeps_the_best_segmentation(tokenizer):
     seen = tokenizer._to_model is not None
     piece_ids = tokenizer.tgt_model.encode("dog runs", out_type=int)
-    assert tokenizer.model_ids(piece_ids) is not None
-    if seen:
-        unseen = int(np.flatnonzero(tokenizer._to_model == 1)[-1])  # a piece no training target used
-        assert tokenizer.model_ids(piece_ids + [unseen]) is None
+    assert seen and tokenizer.model_ids([piece_ids])[0] == tokenizer.encode_tgt(["dog runs"])[0]
+    unseen = int(np.flatnonzero(tokenizer._to_model == 1)[-1])  # a piece no training target used
+    assert tokenizer.model_ids([piece_ids, piece_ids + [unseen], [], [1]]) == \
+        [tokenizer.model_ids([piece_ids])[0], None, [], [1]]
 
 
 @pytest.mark.parametrize("data, message", [

@@ -86,7 +86,7 @@ class TokenBatchSampler:
         if growth == (1.0, 1.0):
             self.cost = np.maximum(self.src, self.tgt)
         else:
-            self.cost = np.maximum(np.ceil(self.src * growth[0]), np.ceil(self.tgt * growth[1])).astype(np.int64)
+            self.cost = np.maximum(np.rint(self.src * growth[0]), np.rint(self.tgt * growth[1])).astype(np.int64)
         self.batch_tokens = batch_tokens
         self.shuffle, self.seed = shuffle, seed
         self.num_replicas, self.rank = num_replicas, rank

@@ -51,7 +51,7 @@ def sample_segmentations(tokenizer: Tokenizer, sources: list[str], targets: list
     kwargs = dict(out_type=int, enable_sampling=True, alpha=options.alpha, nbest_size=options.nbest_size,
                   num_threads=1)
     src = tokenizer.src_model.encode(sources, **kwargs)
-    tgt = [tokenizer.model_ids(ids) for ids in tokenizer.tgt_model.encode(targets, **kwargs)]
+    tgt = tokenizer.model_ids(tokenizer.tgt_model.encode(targets, **kwargs))
     return src, tgt
 
 
