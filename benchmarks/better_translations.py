@@ -143,10 +143,21 @@ def main() -> int:
         summary["ensemble_slowdown"] = round(min(times["ensemble"]) / min(times["single"]), 2)
     results["summary"] = summary
     print(json.dumps(summary, indent=2))
+    print(markdown_table(results["rows"]))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Every row scored on test: val and test BLEU, test brevity penalty and length ratio."""
+    lines = ["| run | val BLEU | test2016 BLEU | test BP | test hyp/ref length |", "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        if "test" in row:
+            lines.append(f"| {row['label']} | {row['val']['bleu']:.2f} | {row['test']['bleu']:.2f} | "
+                         f"{row['test']['bp']:.3f} | {row['test']['ratio']:.3f} |")
+    return "\n".join(lines)
 
 
 def _mean(rows: list[dict]) -> dict:
