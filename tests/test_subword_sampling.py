@@ -7,12 +7,13 @@ import random
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from nmt.config import DataConfig, SubwordSamplingConfig
 from nmt.data.batching import TokenBatchSampler
 from nmt.data.datamodule import TranslationDataModule
-from nmt.data.sampling import SampledPairRows, measure_growth, sample_segmentations
+from nmt.data.sampling import EpochSegmentations, Ragged, SampledPairRows, sample_segmentations
 from nmt.errors import ConfigError
 from tests.conftest import train_toy_tokenizer, write_parallel
 
@@ -104,16 +105,21 @@ def test_a_resumed_epoch_continues_with_the_same_segmentations(sampled_data):
     assert [batch.tgt_out.tolist() for batch in resumed] == full[3:]
 
 
-def test_the_budget_is_planned_with_the_measured_growth(sampled_data, tokenizer):
+def test_batches_hold_equal_sampled_lengths_within_the_budget(sampled_data):
     data = module(sampled_data)
-    growth = measure_growth(data.train_cache, data.tokenizer, sampled_data.subword_sampling, seed=3)
-    assert growth.src > 1.05 and growth.tgt > 1.05 and 0.0 <= growth.kept_best < 0.5
+    segmentations = EpochSegmentations(data.train_cache, data.tokenizer, sampled_data.subword_sampling, seed=3)
+    src, tgt = segmentations.lengths(0)
+    assert src.sum() > 1.05 * data.train_cache.src_lengths.sum()  # sampled: more, shorter pieces
     loader = data.train_dataloader()
-    assert loader.sampler.growth == (growth.src, growth.tgt)
     plain = TokenBatchSampler(data.train_cache.src_lengths, data.train_cache.tgt_lengths, 120)
     assert len(loader.sampler) > len(plain)  # longer pairs: more batches for the same budget
-    padded = [batch.src.numel() for batch in loader]
-    assert np.mean(padded) <= 120 * 1.15  # about the budget on average
+    for epoch in (0, 1, 2):
+        loader.sampler.set_epoch(epoch)
+        batches = list(loader)
+        assert len(batches) == len(loader.sampler)  # the same count every epoch
+        padded = sum(max(b.src.size(1), b.tgt_in.size(1)) * b.size for b in batches)
+        real = sum(int(torch.maximum(b.src_lengths, b.tgt_out.ne(0).sum(1)).sum()) for b in batches)
+        assert padded <= 120 * len(batches) * 1.1 and 1 - real / padded < 0.15  # full, and little padding
 
 
 def test_training_cache_keeps_text_only_with_sampling(sampled_data):
@@ -143,3 +149,22 @@ def test_bad_sampling_options_name_the_field(data, message):
     tree = {"data": {"name": "x", "train": {"src": "a", "tgt": "b"}, **data}}
     with pytest.raises(ConfigError, match=message):
         validate(Config, tree, source="config.yaml")
+
+
+def test_an_epochs_segmentation_is_a_function_of_seed_and_epoch(sampled_data):
+    data = module(sampled_data)
+
+    def drawn(seed: int, epoch: int) -> list[list[int]]:
+        segmentations = EpochSegmentations(data.train_cache, data.tokenizer, sampled_data.subword_sampling, seed)
+        return [segmentations.for_epoch(epoch).src.row(i) for i in range(len(segmentations))]
+
+    assert drawn(1, 0) == drawn(1, 0)
+    assert drawn(1, 0) != drawn(1, 1) and drawn(1, 0) != drawn(2, 0)
+
+
+def test_ragged_arrays_keep_every_sequence():
+    sequences = [[4, 5], [], [7], [1, 2, 3]]
+    one = Ragged.of(sequences)
+    both = Ragged.concat([one, Ragged.of([[9]])])
+    assert [both.row(i) for i in range(5)] == sequences + [[9]]
+    assert both.lengths.tolist() == [2, 0, 1, 3, 1]

@@ -6,6 +6,9 @@ budget gets a batch of its own). Pairs are sorted by that cost, then by target a
 so a batch holds near-equal lengths and little padding; the batch boundaries depend only on the
 sorted costs, so every epoch has the same number of batches. What changes per epoch, from
 (seed, epoch): which of the pairs with identical lengths share a batch, and the batch order.
+With subword regularization the lengths change per epoch too (`epoch_lengths`, from
+nmt/data/sampling.py): each epoch's pairs are sorted by that epoch's lengths and cut at the same
+boundaries, planned on epoch 0's lengths, so the batch count stays fixed and padding stays low.
 
 Under DDP the boundaries are refined until the batch count divides by the number of ranks (by
 halving the largest batches), then rank r takes every R-th batch of the epoch's order: every rank
@@ -20,7 +23,7 @@ training loop.
 from __future__ import annotations
 
 import warnings
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -73,20 +76,19 @@ class TokenBatchSampler:
 
     def __init__(self, src_lengths: Sequence[int], tgt_lengths: Sequence[int], batch_tokens: int,
                  shuffle: bool = True, seed: int = 0, num_replicas: int = 1, rank: int = 0,
-                 growth: tuple[float, float] = (1.0, 1.0)):
+                 epoch_lengths: Optional[Callable[[int], tuple[np.ndarray, np.ndarray]]] = None):
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
         self.src = np.asarray(src_lengths, dtype=np.int64) + 1  # (n,) with EOS
         self.tgt = np.asarray(tgt_lengths, dtype=np.int64) + 1  # (n,) with BOS/EOS
         if len(self.src) != len(self.tgt) or len(self.src) == 0:
             raise DataError(f"cannot batch {len(self.src)} source and {len(self.tgt)} target lengths")
-        # (n,) padded tokens per pair; `growth`: expected source and target length factors of
-        # sampled segmentations (nmt.data.sampling), so sampled batches keep to the budget
-        self.growth = growth
-        if growth == (1.0, 1.0):
-            self.cost = np.maximum(self.src, self.tgt)
-        else:
-            self.cost = np.maximum(np.rint(self.src * growth[0]), np.rint(self.tgt * growth[1])).astype(np.int64)
+        # epoch -> (source, target) lengths of that epoch's sampled segmentations; None: fixed lengths
+        self.epoch_lengths = epoch_lengths
+        planned = self.src, self.tgt
+        if epoch_lengths is not None:
+            planned = tuple(np.asarray(x, dtype=np.int64) + 1 for x in epoch_lengths(0))
+        self.cost = np.maximum(*planned)  # (n,) padded tokens per pair
         self.batch_tokens = batch_tokens
         self.shuffle, self.seed = shuffle, seed
         self.num_replicas, self.rank = num_replicas, rank
@@ -102,15 +104,19 @@ class TokenBatchSampler:
     def num_sentences(self) -> int:
         return len(self.cost)
 
-    def _order(self, rng: np.random.Generator | None) -> np.ndarray:
-        """(n,) rows sorted by cost, target, source length; ties random when shuffling."""
+    def _order(self, rng: np.random.Generator | None, epoch: Optional[int] = None) -> np.ndarray:
+        """(n,) rows sorted by cost, target, source length (of `epoch`'s segmentations, if they
+        vary); ties random when shuffling."""
         ties = rng.random(len(self.cost)) if rng is not None else np.arange(len(self.cost))
-        return np.lexsort((ties, self.src, self.tgt, self.cost))
+        if epoch is None or self.epoch_lengths is None:
+            return np.lexsort((ties, self.src, self.tgt, self.cost))
+        src, tgt = (np.asarray(x, dtype=np.int64) + 1 for x in self.epoch_lengths(epoch))
+        return np.lexsort((ties, src, tgt, np.maximum(src, tgt)))
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches of `epoch`, in the order they are yielded."""
         rng = np.random.default_rng([self.seed, epoch]) if self.shuffle else None
-        all_batches = np.split(self._order(rng), self.starts[1:-1])
+        all_batches = np.split(self._order(rng, epoch), self.starts[1:-1])
         order = rng.permutation(len(all_batches)) if rng is not None else np.arange(len(all_batches))
         return [all_batches[i] for i in order[self.rank :: self.num_replicas]]
 

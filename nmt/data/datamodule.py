@@ -94,11 +94,10 @@ class TranslationDataModule(L.LightningDataModule):
             return 1, 0
         return trainer.world_size, trainer.global_rank
 
-    def _sampler(self, cache: TokenCache, batch_tokens: int, shuffle: bool,
-                 growth: tuple[float, float] = (1.0, 1.0)) -> TokenBatchSampler:
+    def _sampler(self, cache: TokenCache, batch_tokens: int, shuffle: bool, epoch_lengths=None) -> TokenBatchSampler:
         replicas, rank = self._ranks()
         return TokenBatchSampler(cache.src_lengths, cache.tgt_lengths, batch_tokens, shuffle=shuffle,
-                                 seed=self.seed, num_replicas=replicas, rank=rank, growth=growth)
+                                 seed=self.seed, num_replicas=replicas, rank=rank, epoch_lengths=epoch_lengths)
 
     def train_dataloader(self) -> ResumableLoader:
         self._require_setup()
@@ -106,14 +105,14 @@ class TranslationDataModule(L.LightningDataModule):
         if not options.enabled:
             sampler = self._sampler(self.train_cache, self.config.batch_tokens, shuffle=True)
             return ResumableLoader(make_dataloader(self.train_cache.dataset, sampler, self.config.num_workers))
-        from nmt.data.sampling import SampledPairRows, measure_growth
+        from nmt.data.sampling import EpochSegmentations, SampledPairRows
 
-        growth = measure_growth(self.train_cache, self.tokenizer, options, self.seed)
+        segmentations = EpochSegmentations(self.train_cache, self.tokenizer, options, self.seed)
         if self.verbose:
-            print(growth.describe())
+            print(segmentations.describe(self.train_cache.src_lengths, self.train_cache.tgt_lengths))
         sampler = self._sampler(self.train_cache, self.config.batch_tokens, shuffle=True,
-                                growth=(growth.src, growth.tgt))
-        rows = SampledPairRows(self.train_cache.dataset, self.tokenizer, options, self.seed)
+                                epoch_lengths=segmentations.lengths)
+        rows = SampledPairRows(segmentations)
         return ResumableLoader(make_dataloader(self.train_cache.dataset, sampler, self.config.num_workers, rows=rows))
 
     def val_dataloader(self) -> BatchLoader:
