@@ -3,7 +3,7 @@
 A cache directory `<cache_dir>/<name>/<split>-<fingerprint>/` holds a `save_to_disk` dataset with
 columns `src_ids`, `tgt_ids` (piece ids, no BOS/EOS), `src_len`, `tgt_len` (for the batch
 sampler) and, for validation and test, `src_text`, `tgt_text` (the references BLEU is scored
-against), plus `meta.json` with the cleaning counts. The fingerprint covers the corpus content,
+against; for training too with `data.subword_sampling`, which re-segments the text), plus `meta.json` with the cleaning counts. The fingerprint covers the corpus content,
 the tokenizer model files and the cleaning options: change any and the cache is rebuilt; change
 none and a re-run only opens it.
 
