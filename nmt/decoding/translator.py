@@ -117,7 +117,7 @@ class Translator:
                 raise NMTError(f"{getattr(first.tokenizers, side)} has {found} pieces but {dirs[0] / META} "
                                f"says the model was trained with {expected}: the tokenizer does not match the model")
         for directory, member in zip(dirs[1:], members[1:]):
-            _check_same_tokenizers(dirs[0], first.tokenizers, directory, member.tokenizers)
+            _check_same_tokenizers(dirs[0], tokenizer, directory, member.tokenizer)
         models = [member.model for member in members]
         if options.int8:
             from nmt.decoding.quantization import quantize_decoder
@@ -232,14 +232,6 @@ class Translator:
                 model.train(mode)
 
 
-def _check_same_tokenizers(first_dir: Path, first, other_dir: Path, other) -> None:
-    """Ensemble members must share both SentencePiece models: the same id, the same piece."""
-    for side, names in (("tgt", "target vocabularies"), ("src", "source tokenizers")):
-        if getattr(first, side).read_bytes() != getattr(other, side).read_bytes():
-            raise NMTError(f"{first_dir} and {other_dir}: different {names}; the models of an ensemble must "
-                           f"share their tokenizers (train them from the same prepared data)")
-
-
 def check_vocabularies(model: Seq2Seq, tokenizer: Tokenizer) -> None:
     """The tokenizer's ids must be the model's: same vocabulary sizes on both sides."""
     for side, model_size, tokenizer_size in (("source", model.src_vocab_size, tokenizer.src_vocab_size),
@@ -247,3 +239,19 @@ def check_vocabularies(model: Seq2Seq, tokenizer: Tokenizer) -> None:
         if model_size != tokenizer_size:
             raise NMTError(f"the tokenizer does not match the model: {side} vocabulary {tokenizer_size} "
                            f"in the tokenizer, {model_size} in the model")
+
+
+def _check_same_tokenizers(first_dir: Path, first: Tokenizer, other_dir: Path, other: Tokenizer) -> None:
+    """Ensemble members must share both vocabularies: the same id, the same piece. (Not the same
+    model file bytes: SentencePiece stores its training input paths in the model.)"""
+    for side, names in (("tgt", "target vocabularies"), ("src", "source tokenizers")):
+        if _vocabulary(first, side) != _vocabulary(other, side):
+            raise NMTError(f"{first_dir} and {other_dir}: different {names}; the models of an ensemble must "
+                           f"share their tokenizers (train them from the same prepared data)")
+
+
+def _vocabulary(tokenizer: Tokenizer, side: str) -> tuple[str, ...]:
+    """Every model id's piece, on one side."""
+    model = tokenizer.src_model if side == "src" else tokenizer.tgt_model
+    ids = range(model.vocab_size()) if side == "src" else tokenizer.to_piece_ids(list(range(tokenizer.tgt_vocab_size)))
+    return tuple(model.id_to_piece(int(i)) for i in ids)
