@@ -70,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
     if (args.show_alignment or args.attention_plot or args.print_alignment) and not translator.has_attention:
         raise NMTError(f"{' '.join(map(str, args.model_dir))}: the model has no attention (model.decoder.attention: "
                        f"none), so there is nothing to {'plot' if args.attention_plot else 'align'}")
-    translator.translate([], config, prefix=args.prefix or None)  # a prefix the vocabulary cannot encode fails now
     with warnings.catch_warnings():
         warnings.simplefilter("always", LongSourceWarning)
         warnings.showwarning = _one_line_warning
