@@ -287,6 +287,25 @@ class TranslatorConfig(Section):
     combine: Literal["probability", "log_probability"] = "probability"
 
 
+class ServeConfig(Section):
+    """How `nmt serve` runs: where it listens, how it batches concurrent requests and what a
+    request may ask for. Limits have safe defaults: nothing a client sends can hold the server."""
+
+    host: str = "127.0.0.1"  # loopback only; 0.0.0.0 opens the port to the network
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port (printed at start-up)
+    # sentences of concurrent requests decoded in one batch: up to max_batch_tokens source pieces,
+    # waiting at most max_wait_ms after the first for more to arrive; off: one request at a time
+    batching: bool = True
+    max_batch_tokens: int = Field(4096, ge=1)
+    max_wait_ms: float = Field(5.0, ge=0.0)
+    max_queue: int = Field(1024, ge=1)  # sentences waiting; beyond: 503 with Retry-After at once
+    max_sentences: int = Field(256, ge=1)  # per request
+    max_sentence_chars: int = Field(2000, ge=1)  # per sentence
+    max_beam: int = Field(16, ge=1)  # the largest beam_size (and nbest) a request may ask for
+    request_timeout_s: float = Field(60.0, gt=0.0)  # a request still queued after this: 503
+    api_key: Optional[str] = None  # bearer token required by every endpoint but /health (and the page)
+
+
 # ----------------------------------------------------------------------------- train
 
 

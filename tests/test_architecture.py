@@ -24,10 +24,10 @@ LAYERS = [
     ("export", ["nmt.export"]),
     ("decoding, diagnostics", ["nmt.decoding", "nmt.diagnostics"]),
     ("training", ["nmt.training"]),
-    ("recipe", ["nmt.recipe"]),
+    ("recipe, serving", ["nmt.recipe", "nmt.serving"]),
     ("commands", ["nmt.commands", "nmt.__main__", "nmt"]),
 ]
-SIBLINGS = {"model, data", "decoding, diagnostics"}
+SIBLINGS = {"model, data", "decoding, diagnostics", "recipe, serving"}
 
 
 def module_name(path: Path) -> str:

@@ -19,6 +19,7 @@ COMMANDS = {
     "translate": ("nmt.commands.translate", "translate interactively, from stdin or from files"),
     "evaluate": ("nmt.commands.evaluate", "BLEU, chrF and TER with sacrebleu signatures"),
     "average": ("nmt.commands.average", "an exported model from the mean of a run's best or latest checkpoints"),
+    "serve": ("nmt.commands.serve", "an HTTP JSON API and a web page over exported models, batching concurrent requests"),
     "info": ("nmt.commands.info", "architecture and parameter counts per component"),
     "shortlist": ("nmt.commands.shortlist", "build the vocabulary shortlist of an exported model (for --shortlist)"),
     "plot": ("nmt.commands.plot", "training curves from run directories"),

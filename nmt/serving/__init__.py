@@ -1,0 +1,1 @@
+"""`nmt serve`: exported models behind an HTTP JSON API, with request batching and a web page."""
