@@ -297,7 +297,7 @@ class ServeConfig(Section):
     # waiting at most max_wait_ms after the first for more to arrive; off: one request at a time
     batching: bool = True
     max_batch_tokens: int = Field(4096, ge=1)
-    max_wait_ms: float = Field(5.0, ge=0.0)
+    max_wait_ms: float = Field(20.0, ge=0.0)
     max_queue: int = Field(1024, ge=1)  # sentences waiting; beyond: 503 with Retry-After at once
     max_sentences: int = Field(256, ge=1)  # per request
     max_sentence_chars: int = Field(2000, ge=1)  # per sentence

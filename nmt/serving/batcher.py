@@ -3,9 +3,17 @@
 A decoding batch of 64 sentences costs little more than one (the Luong recipe model translates
 test2016 5.6x faster at batch 64 than sentence by sentence), so a server that decodes each
 request alone wastes most of a CPU. Requests queue here; one decoding thread takes the oldest,
-waits up to `max_wait_s` after its arrival for more with the same key (model and search options,
-which one search must share), takes them in arrival order up to `max_tokens` source pieces,
-decodes them together and hands each request its own slice of the results.
+waits up to `max_wait_s` for more with the same key (model and search options, which one search
+must share), takes them in arrival order up to `max_tokens` source pieces, decodes them together
+and hands each request its own slice of the results.
+
+How long to wait: clients that each wait for their answer before sending the next request,
+batched as soon as the decoder is free, split into two groups that take turns (measured: 32
+clients, batches of 15.4 sentences on average), because one group's batch starts before the
+other group, just answered, is back. So once a batch is answered the next one waits, at most
+`max_wait_s` from the later of that moment and the oldest job's arrival, until as many new
+requests have arrived as the last batch answered, or the budget is full. A lone client (one
+answered, one back) never waits; at 32 clients batches grow to about 30.
 
 Why not a serving library's batcher: LitServe batches whole requests by count (`max_batch_size`),
 so a request of 200 sentences and one of a single word weigh the same, and requests with
@@ -67,6 +75,10 @@ class Batcher:
         self._queued = 0  # sentences in _jobs
         self._cond = threading.Condition()
         self._closing = False
+        self._free_since = time.monotonic()  # when the last batch was answered
+        self._answered = 0  # requests the last batch answered: as many are expected back soon
+        self._arrivals = 0  # jobs submitted so far
+        self._arrivals_when_free = 0  # ... when the last batch was answered
         self._thread = threading.Thread(target=self._loop, name="nmt-batcher", daemon=True)
 
     @property
@@ -93,6 +105,7 @@ class Batcher:
                 raise QueueFull()
             self._jobs.append(job)
             self._queued += len(job.lines)
+            self._arrivals += 1
             self._cond.notify_all()
         return job.future
 
@@ -119,11 +132,12 @@ class Batcher:
                 return []
             first = self._jobs[0]
             if self.enabled:
-                deadline = first.arrived + self.max_wait_s
+                deadline = max(first.arrived, self._free_since) + self.max_wait_s
                 while not self._closing:
                     tokens = sum(job.tokens for job in self._jobs if job.key == first.key)
                     remaining = deadline - time.monotonic()
-                    if tokens >= self.max_tokens or remaining <= 0:
+                    returned = self._arrivals - self._arrivals_when_free >= self._answered
+                    if tokens >= self.max_tokens or remaining <= 0 or returned:
                         break
                     self._cond.wait(remaining)
             batch, budget = [], 0
@@ -159,3 +173,7 @@ class Batcher:
             for job in live:
                 job.future.set_result(list(results[start : start + len(job.lines)]))
                 start += len(job.lines)
+            with self._cond:
+                self._free_since = time.monotonic()
+                self._answered = len(live)
+                self._arrivals_when_free = self._arrivals
