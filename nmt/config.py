@@ -298,6 +298,9 @@ class ServeConfig(Section):
     batching: bool = True
     max_batch_tokens: int = Field(4096, ge=1)
     max_wait_ms: float = Field(20.0, ge=0.0)
+    # decode in a child process (its own GIL and copy of the models) rather than on a thread of
+    # the HTTP process; False: one process, for tests and debugging
+    decoder_process: bool = True
     max_queue: int = Field(1024, ge=1)  # sentences waiting; beyond: 503 with Retry-After at once
     max_sentences: int = Field(256, ge=1)  # per request
     max_sentence_chars: int = Field(2000, ge=1)  # per sentence

@@ -13,11 +13,18 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
+from nmt.config import ServeConfig
 from nmt.serving.app import create_app
 from nmt.serving.server import Server
 from nmt.serving.service import TranslationService
 
 TIMEOUT = 60.0  # seconds any wait in these tests may take before it is a failure
+
+
+def serve_config(**fields) -> ServeConfig:
+    """A `ServeConfig` that decodes on the batcher's thread: no child process to start (4 s of
+    imports each); `test_sigterm_...` and `test_the_decoder_process_...` run the child."""
+    return ServeConfig(**{"decoder_process": False, **fields})
 
 
 @contextlib.contextmanager

@@ -137,3 +137,27 @@ def test_the_first_job_waits_for_more_until_the_budget_is_reached():
     assert results(futures) == [["A"], ["B"], ["C"]]
     batcher.close(TIMEOUT)
     assert run.batches == [("k", ["a", "b", "c"])]
+
+
+def test_after_a_batch_the_next_waits_for_as_many_requests_as_it_answered():
+    run = Recorder()
+    batcher = Batcher(run, max_tokens=100, max_wait_s=0.0, max_queue=100)
+    first = [batcher.submit("k", [x], 1) for x in "ab"]
+    batcher.start()
+    assert results(first) == [["A"], ["B"]]  # two answered: the next batch waits for two
+    batcher.max_wait_s = TIMEOUT
+    second = [batcher.submit("k", [x], 1) for x in "cd"]
+    assert results(second) == [["C"], ["D"]]
+    batcher.close(TIMEOUT)
+    assert [lines for _, lines in run.batches] == [["a", "b"], ["c", "d"]]  # "c" waited for "d"
+
+
+def test_a_lone_client_never_waits_out_max_wait():
+    run = Recorder()
+    batcher = Batcher(run, max_tokens=100, max_wait_s=0.0, max_queue=100).start()
+    assert batcher.submit("k", ["a"], 1).result(timeout=TIMEOUT) == ["A"]
+    batcher.max_wait_s = 3600.0
+    for x in "bc":  # one answered, one back: decoded at once (else this test would hang an hour)
+        assert batcher.submit("k", [x], 1).result(timeout=TIMEOUT) == [x.upper()]
+    batcher.close(TIMEOUT)
+    assert [lines for _, lines in run.batches] == [["a"], ["b"], ["c"]]

@@ -14,17 +14,16 @@ import threading
 import pytest
 
 from nmt.commands.main import main
-from nmt.config import ServeConfig
 from nmt.decoding.translator import Translator
 from nmt.serving.service import TranslationService, parse_model_specs
-from serving import TIMEOUT, post, request, running, wait_until
+from serving import serve_config, TIMEOUT, post, request, running, wait_until
 
 SOURCES = ["abc def", "ghij", "", "kl mno pq rst", "uvw"]
 
 
 @pytest.fixture
 def service(tiny_model_dir):
-    return TranslationService.load([f"toy={tiny_model_dir}"], ServeConfig())
+    return TranslationService.load([f"toy={tiny_model_dir}"], serve_config())
 
 
 @pytest.fixture
@@ -144,7 +143,7 @@ def test_unknown_paths_and_methods_are_json_errors(url):
 
 def test_concurrent_requests_are_decoded_in_one_batch_with_the_results_of_each_alone(tiny_model_dir):
     lines = [[f"abc {'def ' * i}ghij"] if i % 3 else ["kl", "mno pq", ""] for i in range(8)]
-    service = TranslationService.load([str(tiny_model_dir)], ServeConfig(max_wait_ms=TIMEOUT * 1000))
+    service = TranslationService.load([str(tiny_model_dir)], serve_config(max_wait_ms=TIMEOUT * 1000))
     translator = service.models[service.default].translator
     # the budget is exactly what the eight requests hold: the batch closes when the last arrives
     service.batcher.max_tokens = sum(min(len(ids), translator.max_src_tokens) + 1
@@ -177,7 +176,7 @@ def blocked(service):
 
 
 def test_a_full_queue_answers_503_with_retry_after_at_once(tiny_model_dir):
-    service = TranslationService.load([str(tiny_model_dir)], ServeConfig(max_queue=2, max_wait_ms=0))
+    service = TranslationService.load([str(tiny_model_dir)], serve_config(max_queue=2, max_wait_ms=0))
     started, release = blocked(service)
     with running(service) as base, concurrent.futures.ThreadPoolExecutor(2) as pool:
         first = pool.submit(post, base, "/v1/translate", {"sentences": ["abc"]})
@@ -191,7 +190,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(tiny_model_dir):
 
 
 def test_a_request_not_decoded_in_time_gets_503_and_leaves_the_queue(tiny_model_dir):
-    service = TranslationService.load([str(tiny_model_dir)], ServeConfig(request_timeout_s=0.2, max_wait_ms=0))
+    service = TranslationService.load([str(tiny_model_dir)], serve_config(request_timeout_s=0.2, max_wait_ms=0))
     started, release = blocked(service)
     with running(service) as base, concurrent.futures.ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, base, "/v1/translate", {"sentences": ["abc"]})
@@ -205,7 +204,7 @@ def test_a_request_not_decoded_in_time_gets_503_and_leaves_the_queue(tiny_model_
 
 
 def test_the_api_key_is_required_everywhere_but_health_and_the_page(tiny_model_dir):
-    service = TranslationService.load([str(tiny_model_dir)], ServeConfig(api_key="s3cret"))
+    service = TranslationService.load([str(tiny_model_dir)], serve_config(api_key="s3cret"))
     with running(service) as base:
         for path in ("/v1/models", "/ready", "/openapi.json"):
             status, headers, body = request(base, "GET", path)
@@ -263,3 +262,19 @@ def test_sigterm_answers_every_request_in_flight_then_exits_0(tiny_model_dir):
     alone = Translator.load(tiny_model_dir)
     for s, (status, _, body) in zip(sentences, results):
         assert status == 200 and body["translations"][0]["text"] == alone.translate(s)[0].text
+
+
+@pytest.mark.slow
+def test_the_decoder_process_gives_the_translators_results_and_its_errors(tiny_model_dir, tiny_none_model_dir):
+    service = TranslationService.load([f"toy={tiny_model_dir}", f"none={tiny_none_model_dir}"],
+                                      serve_config(decoder_process=True))
+    assert service.decoder is not None and service.decoder.process.is_alive()
+    with running(service) as base:
+        status, _, body = post(base, "/v1/translate", {"sentences": SOURCES, "beam_size": 3, "nbest": 2, "attention": True})
+        assert status == 200
+        want = expected(tiny_model_dir, SOURCES, beam_size=3, nbest=2)
+        assert [[h["text"] for h in t["nbest"]] for t in body["translations"]] == [w.texts for w in want]
+        assert body["translations"][0]["attention"]["weights"]
+        status, _, body = post(base, "/v1/translate", {"sentences": ["abc"], "model": "none"})
+        assert status == 200 and body["model"] == "none"
+    assert not service.decoder.process.is_alive()  # stopped with the server

@@ -11,9 +11,8 @@ import shutil
 import pytest
 
 from nmt.commands.main import main
-from nmt.config import ServeConfig
 from nmt.serving.service import TranslationService
-from serving import TIMEOUT, post, request, running
+from serving import serve_config, TIMEOUT, post, request, running
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +46,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def url(tiny_model_dir):
-    with running(TranslationService.load([f"toy={tiny_model_dir}"], ServeConfig())) as base:
+    with running(TranslationService.load([f"toy={tiny_model_dir}"], serve_config())) as base:
         yield base
 
 
@@ -126,7 +125,7 @@ def test_page_shows_the_servers_error_line(browser, url):
 def test_page_asks_for_the_api_key_and_then_sends_it(browser, tiny_model_dir):
     from selenium.webdriver.common.keys import Keys
 
-    service = TranslationService.load([f"toy={tiny_model_dir}"], ServeConfig(api_key="s3cret"))
+    service = TranslationService.load([f"toy={tiny_model_dir}"], serve_config(api_key="s3cret"))
     with running(service) as base:
         browser.get(base + "/")
         message = wait_for(browser, 'document.getElementById("error").textContent', "the 401 error line")

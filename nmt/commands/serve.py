@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="decode each request alone (for comparison)")
     group.add_argument("--max-batch-tokens", type=positive_int, default=_default("max_batch_tokens"), metavar="N",
                        help="source pieces decoded together at most (default: %(default)s)")
+    group.add_argument("--in-process", dest="decoder_process", action="store_false",
+                       help="decode on a thread of the HTTP process instead of a child process (slower under load)")
     group.add_argument("--max-wait-ms", type=float, default=_default("max_wait_ms"), metavar="MS",
                        help="how long the first request of a batch waits for others (default: %(default)s)")
     group = parser.add_argument_group("limits (beyond them: a 4xx naming the field, or 503 when the queue is full)")
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = ServeConfig(host=args.host, port=args.port, batching=args.batching, max_batch_tokens=args.max_batch_tokens,
-                             max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, max_sentences=args.max_sentences,
+                             max_wait_ms=args.max_wait_ms, decoder_process=args.decoder_process, max_queue=args.max_queue, max_sentences=args.max_sentences,
                              max_sentence_chars=args.max_sentence_chars, max_beam=args.max_beam,
                              request_timeout_s=args.request_timeout, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None)
     except ValidationError as err:
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     tune_malloc()
     options = TranslatorConfig(batch_size=args.batch_size, max_src_tokens=args.max_src_tokens, int8=args.int8,
                                shortlist=args.shortlist)
-    service = TranslationService.load(args.models, config, options, device=resolve_device(args.device))
+    service = TranslationService.load(args.models, config, options, device=resolve_device(args.device),
+                                      threads=args.threads)
     serve(service, config.host, config.port, log_level=args.log_level, on_listening=print_listening)
     return 0

@@ -10,10 +10,12 @@ and hands each request its own slice of the results.
 How long to wait: clients that each wait for their answer before sending the next request,
 batched as soon as the decoder is free, split into two groups that take turns (measured: 32
 clients, batches of 15.4 sentences on average), because one group's batch starts before the
-other group, just answered, is back. So once a batch is answered the next one waits, at most
-`max_wait_s` from the later of that moment and the oldest job's arrival, until as many new
-requests have arrived as the last batch answered, or the budget is full. A lone client (one
-answered, one back) never waits; at 32 clients batches grow to about 30.
+other group, just answered, is back. So a batch waits at most `max_wait_s` from the later of
+the oldest job's arrival and the end of the last batch, or until the budget is full; and when
+its first job came within `max_wait_s` of the last batch's answers, it stops waiting once as many
+new requests have arrived as that batch answered. A lone client (one answered, one back) does
+not wait; 32 clients fill batches of about 29; requests that arrive together after a quiet
+spell wait up to `max_wait_s` for each other.
 
 Why not a serving library's batcher: LitServe batches whole requests by count (`max_batch_size`),
 so a request of 200 sentences and one of a single word weigh the same, and requests with
@@ -76,7 +78,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._closing = False
         self._free_since = time.monotonic()  # when the last batch was answered
-        self._answered = 0  # requests the last batch answered: as many are expected back soon
+        self._answered: int | None = None  # requests the last batch answered: as many are expected back
         self._arrivals = 0  # jobs submitted so far
         self._arrivals_when_free = 0  # ... when the last batch was answered
         self._thread = threading.Thread(target=self._loop, name="nmt-batcher", daemon=True)
@@ -133,10 +135,12 @@ class Batcher:
             first = self._jobs[0]
             if self.enabled:
                 deadline = max(first.arrived, self._free_since) + self.max_wait_s
+                # the clients of the last batch are expected back only if it was answered just now
+                expecting = self._answered is not None and first.arrived - self._free_since <= self.max_wait_s
                 while not self._closing:
                     tokens = sum(job.tokens for job in self._jobs if job.key == first.key)
                     remaining = deadline - time.monotonic()
-                    returned = self._arrivals - self._arrivals_when_free >= self._answered
+                    returned = expecting and self._arrivals - self._arrivals_when_free >= self._answered
                     if tokens >= self.max_tokens or remaining <= 0 or returned:
                         break
                     self._cond.wait(remaining)
@@ -169,11 +173,11 @@ class Batcher:
             self.stats.sentences += len(lines)
             self.stats.requests += len(live)
             self.stats.largest = max(self.stats.largest, len(lines))
+            with self._cond:  # before the answers go out: their clients' next requests count as new
+                self._free_since = time.monotonic()
+                self._answered = len(live)
+                self._arrivals_when_free = self._arrivals
             start = 0
             for job in live:
                 job.future.set_result(list(results[start : start + len(job.lines)]))
                 start += len(job.lines)
-            with self._cond:
-                self._free_since = time.monotonic()
-                self._answered = len(live)
-                self._arrivals_when_free = self._arrivals

@@ -12,7 +12,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 from pydantic import ValidationError
 
@@ -23,6 +23,9 @@ from nmt.errors import NMTError
 from nmt.serving.batcher import Batcher, QueueFull, ShuttingDown
 from nmt.serving.schema import (Attention, Hypothesis, ModelInfo, OpenNMTItem, OpenNMTResult, SentenceTranslation,
                                 TranslateRequest, TranslateResponse)
+
+if TYPE_CHECKING:
+    from nmt.serving.worker import DecoderProcess
 
 RETRY_AFTER_S = 1  # what a 503 asks the client to wait
 
@@ -84,9 +87,11 @@ def model_info(name: str, directory: Path, translator: Translator, options: Tran
 class TranslationService:
     """Models by name, the batcher that decodes for all of them, and the request limits."""
 
-    def __init__(self, models: Sequence[ServedModel], config: ServeConfig = ServeConfig()):
+    def __init__(self, models: Sequence[ServedModel], config: ServeConfig = ServeConfig(),
+                 decoder: Optional["DecoderProcess"] = None):
         if not models:
             raise NMTError("no model to serve")
+        self.decoder = decoder  # decodes in a child process; None: on the batcher's thread
         self.models = {served.name: served for served in models}
         self.default = models[0].name
         self.config = config
@@ -95,12 +100,21 @@ class TranslationService:
 
     @classmethod
     def load(cls, specs: Sequence[str], config: ServeConfig = ServeConfig(),
-             options: TranslatorConfig = TranslatorConfig(), device: str = "cpu") -> "TranslationService":
+             options: TranslatorConfig = TranslatorConfig(), device: str = "cpu",
+             threads: Optional[int] = None) -> "TranslationService":
+        """Load the models here (a bad directory fails fast, with its one-line error), and again
+        in the decoding process when `config.decoder_process` is on."""
+        named = parse_model_specs(specs)
         models = []
-        for name, directory in parse_model_specs(specs):
+        for name, directory in named:
             translator = Translator.load(directory, device=device, options=options)
             models.append(ServedModel(name, translator, model_info(name, directory, translator, options)))
-        return cls(models, config)
+        decoder = None
+        if config.decoder_process:
+            from nmt.serving.worker import DecoderProcess
+
+            decoder = DecoderProcess(named, options, device=device, threads=threads)
+        return cls(models, config, decoder)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -111,6 +125,8 @@ class TranslationService:
     def close(self) -> None:
         """Decode what is queued, then stop."""
         self.batcher.close()
+        if self.decoder is not None:
+            self.decoder.close()
 
     @property
     def ready(self) -> bool:
@@ -231,6 +247,8 @@ class TranslationService:
 
     def _decode(self, key: BatchKey, lines: list[str]) -> list[Translation]:
         """The batcher's decoding call, on its thread."""
+        if self.decoder is not None:
+            return self.decoder.decode(key.model, key.search, key.attention, lines)
         return self.models[key.model].translator.translate(lines, key.search, attention=key.attention)
 
 
