@@ -39,10 +39,13 @@ CONCURRENCY = (1, 8, 32, 128)
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+    """Resident memory of `pid` and its children (the server's decoding process), in MB."""
+    total = 0
+    for process in [str(pid)] + Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return round(total / 1024, 1)
 
 
 class ServerProcess:
@@ -154,9 +157,11 @@ def serve_command(model_dir: Path, flags: list[str]) -> list[str]:
 def run_variant(name: str, model_dir: Path, sentences: list[str], args, options: dict, flags: list[str]) -> dict:
     bodies = [json.dumps({"sentences": [s], "beam_size": args.beam}).encode() for s in sentences]
     warm = bodies[: 2 * max(CONCURRENCY)]
-    result = {"offline": offline(model_dir, sentences, args.beam, options)}
-    print(f"[{name}] offline batch 32: {result['offline']['sentences_per_s']} sentences/s", flush=True)
-    for mode, extra in (("batched", []), ("unbatched", ["--no-batching"])):
+    result = {}
+    if not args.overload_only:
+        result["offline"] = offline(model_dir, sentences, args.beam, options)
+        print(f"[{name}] offline batch 32: {result['offline']['sentences_per_s']} sentences/s", flush=True)
+    for mode, extra in () if args.overload_only else (("batched", []), ("unbatched", ["--no-batching"])):
         server = ServerProcess(serve_command(model_dir, flags + extra))
         load(server.host, server.port, "/v1/translate", warm[:64], 8, 60)  # warm-up
         runs = []
@@ -176,7 +181,7 @@ def run_variant(name: str, model_dir: Path, sentences: list[str], args, options:
     for _ in range(3):
         rounds.append(load(server.host, server.port, "/v1/translate", bodies, 128, args.max_seconds))
         rss.append(rss_mb(server.process.pid))
-    result["overload"] = {"max_queue": args.overload_queue, "rounds": rounds, "rss_mb": rss,
+    result["overload"] = {"max_queue": args.overload_queue, "rounds": rounds, "rss_mb_with_children": rss,
                           "exit_status": server.stop()}
     print(f"[{name} overload, queue {args.overload_queue}] statuses {[r['statuses'] for r in rounds]}, "
           f"RSS MB {rss}", flush=True)
@@ -219,6 +224,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["fp32", "int8-shortlist"], choices=["fp32", "int8-shortlist"])
     parser.add_argument("--litserve", action="store_true", help="also measure LitServe over the same Translator")
     parser.add_argument("--litserve-timeout", type=float, default=0.005, help="LitServe batch_timeout in seconds")
+    parser.add_argument("--overload-only", action="store_true", help="only the overload runs")
     parser.add_argument("--out", type=Path, help="write the results here (JSON)")
     args = parser.parse_args()
 
