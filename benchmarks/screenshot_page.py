@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 TIMEOUT = 120.0  # seconds any wait may take
@@ -34,33 +34,19 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    import uvicorn
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
     from nmt.config import ServeConfig
-    from nmt.serving.app import create_app
-    from nmt.serving.server import Server
+    from nmt.serving.server import in_thread
     from nmt.serving.service import TranslationService
 
-    service = TranslationService.load([str(args.model_dir)], ServeConfig())
-    listening: dict[str, str] = {}
-    ready = threading.Event()
-
-    def on_listening(url: str) -> None:
-        listening["url"] = url
-        ready.set()
-
-    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="error", lifespan="off")
-    server = Server(config, on_listening, on_stop=service.batcher.drain)
-    service.start()
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    service = TranslationService.load([str(args.model_dir)], ServeConfig(decoder_process=False))
+    stack = contextlib.ExitStack()
+    url = stack.enter_context(in_thread(service, timeout=TIMEOUT))
     driver = None
     try:
-        if not ready.wait(TIMEOUT):
-            raise RuntimeError("the server did not start listening")
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
         for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -73,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             return WebDriverWait(driver, TIMEOUT, poll_frequency=0.05).until(
                 lambda d: d.execute_script(f"return {script};"), message=f"timed out waiting for {what}")
 
-        driver.get(listening["url"] + "/")
+        driver.get(url + "/")
         wait_for('document.body.dataset.ready === "true"', "the model list to load")
         driver.find_element("id", "source").send_keys(args.sentence)
         driver.find_element("id", "translate").click()
@@ -97,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if driver is not None:
             driver.quit()
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        service.close()
+        stack.close()
     return 0
 
 

@@ -3,19 +3,14 @@ the standard library (what the tests check is the server, not a client library).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import threading
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-import uvicorn
-
 from nmt.config import ServeConfig
-from nmt.serving.app import create_app
-from nmt.serving.server import Server
+from nmt.serving.server import in_thread
 from nmt.serving.service import TranslationService
 
 TIMEOUT = 60.0  # seconds any wait in these tests may take before it is a failure
@@ -27,28 +22,9 @@ def serve_config(**fields) -> ServeConfig:
     return ServeConfig(**{"decoder_process": False, **fields})
 
 
-@contextlib.contextmanager
-def running(service: TranslationService) -> Iterator[str]:
-    """`service` behind uvicorn on 127.0.0.1:<free port>; yields the base URL."""
-    listening: dict[str, str] = {}
-    ready = threading.Event()
-
-    def on_listening(url: str) -> None:
-        listening["url"] = url
-        ready.set()
-
-    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="error", lifespan="off")
-    server = Server(config, on_listening, on_stop=service.batcher.drain)
-    service.start()
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        assert ready.wait(TIMEOUT), "the server did not start listening"
-        yield listening["url"]
-    finally:
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        service.close()
+def running(service: TranslationService):
+    """`service` behind uvicorn on 127.0.0.1:<free port>, in a thread; yields the base URL."""
+    return in_thread(service, timeout=TIMEOUT)
 
 
 def request(url: str, method: str, path: str, body: Any = None, raw: Optional[bytes] = None,

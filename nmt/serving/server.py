@@ -7,7 +7,7 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import uvicorn
 
@@ -69,3 +69,30 @@ def serve(service: TranslationService, host: str, port: int, log_level: str = "w
 def print_listening(url: str) -> None:
     print(f"nmt serve: listening on {url} (the page: {url}/, the API: {url}/openapi.json)", flush=True)
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def in_thread(service: TranslationService, host: str = "127.0.0.1", port: int = 0,
+              timeout: float = 60.0) -> Iterator[str]:
+    """Serve on a thread of this process (tests, scripts, notebooks): yields the base URL once
+    listening (port 0: a free one); on exit, stops as SIGTERM would and closes the service."""
+    listening: dict[str, str] = {}
+    ready = threading.Event()
+
+    def on_listening(url: str) -> None:
+        listening["url"] = url
+        ready.set()
+
+    config = uvicorn.Config(create_app(service), host=host, port=port, log_level="error", lifespan="off")
+    server = Server(config, on_listening, on_stop=service.batcher.drain)
+    service.start()
+    thread = threading.Thread(target=server.run, name="nmt-serve", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(timeout):
+            raise RuntimeError(f"the server did not start listening within {timeout:g} s")
+        yield listening["url"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        service.close()
