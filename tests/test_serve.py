@@ -277,4 +277,8 @@ def test_the_decoder_process_gives_the_translators_results_and_its_errors(tiny_m
         assert body["translations"][0]["attention"]["weights"]
         status, _, body = post(base, "/v1/translate", {"sentences": ["abc"], "model": "none"})
         assert status == 200 and body["model"] == "none"
-    assert not service.decoder.process.is_alive()  # stopped with the server
+        service.decoder.process.kill()  # a crashed decoder: not ready, and a one-line 500, no hang
+        service.decoder.process.join(TIMEOUT)
+        assert request(base, "GET", "/ready")[0] == 503
+        status, _, body = post(base, "/v1/translate", {"sentences": ["abc"]})
+        assert status == 500 and body["error"].startswith("internal error: RuntimeError: the decoding process died")

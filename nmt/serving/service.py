@@ -130,7 +130,8 @@ class TranslationService:
 
     @property
     def ready(self) -> bool:
-        return self.batcher.running
+        """Decoding runs: the batcher takes work and the decoding process (if any) is alive."""
+        return self.batcher.running and (self.decoder is None or self.decoder.process.is_alive())
 
     # ------------------------------------------------------------------ requests
 

@@ -76,7 +76,10 @@ class DecoderProcess:
 
     def decode(self, name: str, search, attention: bool, lines: list[str]):
         with self._lock:  # one batch at a time (the batcher has one thread anyway)
-            self._connection.send((name, search, attention, lines))
+            try:
+                self._connection.send((name, search, attention, lines))
+            except OSError:  # a broken pipe: the child is gone
+                raise RuntimeError(f"the decoding process died (exit status {self.process.exitcode})") from None
             status, detail = self._receive()
         if status == "ok":
             return detail
