@@ -80,6 +80,12 @@ def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) ->
     group.add_argument("--top-k", type=int, metavar="K", help="draw among the K most probable pieces; 0 is all")
     group.add_argument("--top-p", type=float, metavar="P", help="draw from the smallest set of pieces holding mass P, 0 < P <= 1")
     group.add_argument("--seed", type=int, metavar="N", help="the sampling seed (same seed and input, same samples)")
+    add_runtime_arguments(parser)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser, ensemble: bool = True) -> None:
+    """How the Translator runs (`TranslatorConfig`, device, threads): shared by translate, evaluate
+    and serve; `ensemble=False` leaves out `--combine` (serve's models are not an ensemble)."""
     group = parser.add_argument_group("batching and device")
     group.add_argument("--batch-size", type=positive_int, default=field_default(TranslatorConfig, "batch_size"), metavar="N",
                        help="sentences searched together (default: %(default)s)")
@@ -94,6 +100,8 @@ def add_search_arguments(parser: argparse.ArgumentParser, nbest: bool = True) ->
                        help="decode over a vocabulary shortlist: the F most frequent target pieces plus K per source "
                             "piece, topped up with frequent pieces to at least M rows (default when given: "
                             f"{ShortlistConfig()}; needs MODEL_DIR/shortlist.safetensors; BLEU cost in docs/decoding.md)")
+    if not ensemble:
+        return
     group.add_argument("--combine", choices=field_choices(TranslatorConfig, "combine"),
                        default=field_default(TranslatorConfig, "combine"),
                        help="several MODEL_DIRs (an ensemble): average the members' probabilities or their "

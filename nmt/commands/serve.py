@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from nmt.config import ServeConfig, ShortlistConfig, TranslatorConfig, field_default
+from nmt.config import ServeConfig, TranslatorConfig, field_default
 from nmt.errors import NMTError
 
 API_KEY_ENV = "NMT_API_KEY"
@@ -22,7 +22,7 @@ def _default(name: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from nmt.commands.decoding_options import positive_int, shortlist_sizes
+    from nmt.commands.decoding_options import add_runtime_arguments, positive_int
 
     parser.add_argument("models", nargs="+", metavar="[NAME=]MODEL_DIR",
                         help="exported model directories; NAME (default: the run's name) is what requests "
@@ -49,16 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help=f"{text} (default: %(default)s)")
     group.add_argument("--request-timeout", type=float, default=_default("request_timeout_s"), metavar="S",
                        help="a request not decoded after S seconds gets 503 (default: %(default)s)")
-    group = parser.add_argument_group("decoding")
-    group.add_argument("--batch-size", type=positive_int, default=field_default(TranslatorConfig, "batch_size"),
-                       metavar="N", help="sentences searched together within a batch (default: %(default)s)")
-    group.add_argument("--max-src-tokens", type=positive_int, default=field_default(TranslatorConfig, "max_src_tokens"),
-                       metavar="N", help="longer sources are cut to N pieces (default: %(default)s)")
-    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
-    group.add_argument("--threads", type=positive_int, metavar="N", help="torch CPU threads (default: all cores)")
-    group.add_argument("--int8", action="store_true", help="CPU only: int8 dynamic quantization of the decoder")
-    group.add_argument("--shortlist", nargs="?", const=ShortlistConfig(), metavar="F,K[,M]", type=shortlist_sizes,
-                       help=f"decode over a vocabulary shortlist (default when given: {ShortlistConfig()})")
+    add_runtime_arguments(parser, ensemble=False)
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                         help="uvicorn's log level; info logs every request (default: %(default)s)")
 

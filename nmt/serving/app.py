@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nmt import __version__
 from nmt.serving.schema import ErrorBody, ModelInfo, OpenNMTItem, OpenNMTResult, TranslateRequest, TranslateResponse
-from nmt.serving.service import RequestError, TranslationService
+from nmt.serving.service import RequestError, TranslationService, shown
 
 OPEN_PATHS = {"/health", "/"}  # no API key: liveness probes, and the page (it asks for the key itself)
 OPENNMT_BODY = TypeAdapter(list[OpenNMTItem])
@@ -135,11 +135,6 @@ def create_app(service: TranslationService) -> FastAPI:
     return app
 
 
-def _shown(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def describe(error: dict, what: str, data: Any) -> str:
     """One line for pydantic's first error: the field as a client writes it (`sentences[2]`,
     `[0].src`), then what is wrong; never the whole input."""
@@ -152,5 +147,5 @@ def describe(error: dict, what: str, data: Any) -> str:
     if kind == "missing":
         return f"{loc}: required field is missing"
     got = error.get("input")
-    shown = "" if isinstance(got, (dict, list)) else f" (got {_shown(got)})"
-    return f"{loc}: {error['msg']}{shown}"
+    value = "" if isinstance(got, (dict, list)) else f" (got {shown(got)})"
+    return f"{loc}: {error['msg']}{value}"

@@ -195,7 +195,7 @@ class TranslationService:
         if name is None:
             return self.models[self.default]
         if name not in self.models:
-            raise RequestError(400, f"{field}: unknown model {_short(name)}; served: {', '.join(self.models)}")
+            raise RequestError(400, f"{field}: unknown model {shown(name)}; served: {', '.join(self.models)}")
         return self.models[name]
 
     def _check_sentences(self, sentences: list[str], field: str, indexed_as: str = "{field}[{}]") -> None:
@@ -253,6 +253,7 @@ class TranslationService:
         return self.models[key.model].translator.translate(lines, key.search, attention=key.attention)
 
 
-def _short(value: str, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 4] + '..."'
+def shown(value, limit: int = 60) -> str:
+    """A client's value in an error line, cut short: the line stays one short line."""
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "..." + text[-1:]
