@@ -39,7 +39,10 @@ class CorpusConfig(Section):
 
     src: Optional[Path] = None  # plain text, one sentence per line, aligned with tgt
     tgt: Optional[Path] = None
-    tsv: Optional[Path] = None  # one pair per line: source <TAB> target
+    tsv: Optional[Path] = None  # one pair per line: source <TAB> target (or as `columns` names them)
+    # tsv only: the language of each column, e.g. [en, de] for Tatoeba's English<TAB>German, so
+    # one file serves both directions (src_lang and tgt_lang pick the columns); None: source, target
+    columns: Optional[list[str]] = None
     hf: Optional[str] = None  # Hugging Face hub name (e.g. "wmt/wmt14") or a `save_to_disk` directory
     hf_config: Optional[str] = None  # hub config name, e.g. "de-en"
     split: Optional[str] = None  # e.g. "train"; default: train / validation / test by the split's role
@@ -51,6 +54,11 @@ class CorpusConfig(Section):
             raise ValueError("give exactly one of (src and tgt), tsv, or hf")
         if kinds[0] and (self.src is None or self.tgt is None):
             raise ValueError("src and tgt must be given together")
+        if self.columns is not None:
+            if self.tsv is None:
+                raise ValueError("columns names the languages of a tsv file's columns: give tsv")
+            if len(self.columns) < 2 or len(set(self.columns)) != len(self.columns):
+                raise ValueError(f"columns: give at least two distinct language names (got {self.columns})")
         return self
 
     def describe(self) -> str:
@@ -68,6 +76,20 @@ class CleanConfig(Section):
     max_words: int = Field(250, ge=1)  # whitespace words per side, before subwords
     max_ratio: float = Field(9.0, ge=1.0)  # longer/shorter side in words; pairs above are dropped
     max_pieces: int = Field(100, ge=1)  # subword pieces per side (training split only)
+
+
+class HoldoutConfig(Section):
+    """Validation and test sets carved out of the training corpus (nmt/data/holdout.py): pairs
+    held out in a seeded random order, and every training pair sharing a source or a target
+    sentence with one of them removed. For corpora that come without a split, such as Tatoeba."""
+
+    test: int = Field(0, ge=0)  # pairs held out as the test set (replaces data.test)
+    valid: int = Field(0, ge=0)  # pairs held out for validation (replaces data.valid)
+    seed: int = 1234  # the order pairs are drawn in
+
+    @property
+    def carves(self) -> bool:
+        return bool(self.test or self.valid)
 
 
 class TokenizerConfig(Section):
@@ -117,6 +139,7 @@ class DataConfig(Section):
     train: CorpusConfig
     valid: Optional[CorpusConfig] = None
     test: Optional[CorpusConfig] = None
+    holdout: HoldoutConfig = HoldoutConfig()  # carve valid/test out of train; off (0, 0) by default
     clean: CleanConfig = CleanConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     tokenizer_dir: Path = Path("tokenizers")  # models go to <tokenizer_dir>/<name>/
@@ -127,6 +150,15 @@ class DataConfig(Section):
     # processes encoding the cache; None = all cores, but at least 10,000 pairs per process
     num_proc: Optional[int] = Field(None, ge=1)
     subword_sampling: SubwordSamplingConfig = SubwordSamplingConfig()  # training pairs only; off by default
+
+    @model_validator(mode="after")
+    def _one_source_per_split(self) -> "DataConfig":
+        for split in ("valid", "test"):
+            if getattr(self.holdout, split) and getattr(self, split) is not None:
+                raise ValueError(f"give data.{split} or data.holdout.{split}, not both")
+        if self.holdout.carves and self.src_lang == self.tgt_lang:
+            raise ValueError("data.holdout needs distinct src_lang and tgt_lang (they name its files)")
+        return self
 
     @model_validator(mode="after")
     def _dropout_probability(self) -> "DataConfig":
@@ -318,7 +350,10 @@ class TrainConfig(Section):
     seed: int = 1234
     threads: Optional[int] = Field(None, ge=1)  # torch CPU threads; None = all cores
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
-    devices: int = Field(1, ge=1)  # GPUs (or CPU processes); >1 trains with DDP
+    devices: int = Field(1, ge=1)  # per node: GPUs (or CPU processes); >1 trains with DDP
+    # machines; >1 trains with DDP across them: launch one process per device on each node
+    # (torchrun --nnodes, SLURM srun --ntasks-per-node=devices; docs/training.md#multi-node-training)
+    num_nodes: int = Field(1, ge=1)
     precision: Literal["auto", "32", "bf16-mixed"] = "auto"  # auto: bf16-mixed only where native
 
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"

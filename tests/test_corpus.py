@@ -148,3 +148,47 @@ def test_fingerprint_follows_content_not_path(tmp_path):
     c = files(*write_parallel(tmp_path / "c", "train", pairs[:-1] + [("x", "y")]))
     assert corpus_fingerprint(a, "de", "en") == corpus_fingerprint(b, "de", "en")
     assert corpus_fingerprint(a, "de", "en") != corpus_fingerprint(c, "de", "en")
+
+
+# ----------------------------------------------------------------------------- TSV columns by language
+
+
+def test_tsv_columns_named_by_language_serve_both_directions(tmp_path):
+    path = tmp_path / "de-en.tsv"
+    path.write_text("Hi.\tHallo!\nRun!\tLauf!\n", encoding="utf-8")
+    corpus = CorpusConfig(tsv=path, columns=["en", "de"])
+    assert list(read_corpus(corpus, "de", "en")) == [("Hallo!", "Hi."), ("Lauf!", "Run!")]
+    assert list(read_corpus(corpus, "en", "de")) == [("Hi.", "Hallo!"), ("Run!", "Lauf!")]
+    # the same file read in the other direction is another corpus for caches and tokenizers
+    assert corpus_fingerprint(corpus, "de", "en") != corpus_fingerprint(corpus, "en", "de")
+
+
+def test_tsv_columns_set_the_expected_column_count(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_text("a\tb\tCC-BY x\nc\td\n", encoding="utf-8")
+    corpus = CorpusConfig(tsv=path, columns=["en", "de", "attribution"])
+    with pytest.raises(DataError, match=r"c\.tsv:2: expected 3 tab-separated columns, found 2"):
+        list(read_corpus(corpus, "de", "en"))
+
+
+def test_a_tsv_line_without_a_tab_names_the_line(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_text("a\tb\nno tab here\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"c\.tsv:2: expected 2 tab-separated columns, found 1"):
+        list(read_corpus(CorpusConfig(tsv=path, columns=["en", "de"]), "de", "en"))
+
+
+def test_tsv_columns_without_the_languages_are_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_text("a\tb\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"c\.tsv: columns en, fr have no language 'de'"):
+        list(read_corpus(CorpusConfig(tsv=path, columns=["en", "fr"]), "de", "en"))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"src": "a", "tgt": "b", "columns": ["en", "de"]}, "columns names the languages of a tsv file"),
+    ({"tsv": "a.tsv", "columns": ["en", "en"]}, "at least two distinct language names"),
+])
+def test_bad_columns_are_config_errors(fields, message):
+    with pytest.raises(ValueError, match=message):
+        CorpusConfig.model_validate(fields)

@@ -42,8 +42,14 @@ def load_recipe(name: str):
     return module
 
 
-MULTI30K, IWSLT14, WMT14 = (load_recipe(name) for name in ("multi30k", "iwslt14", "wmt14"))
-ALL = {"multi30k": MULTI30K, "iwslt14": IWSLT14, "wmt14": WMT14}
+MULTI30K, IWSLT14, WMT14, TATOEBA = (load_recipe(name) for name in ("multi30k", "iwslt14", "wmt14", "tatoeba"))
+ALL = {"multi30k": MULTI30K, "iwslt14": IWSLT14, "wmt14": WMT14, "tatoeba": TATOEBA}
+
+
+@pytest.fixture(autouse=True)
+def no_local_newstest(tmp_path, monkeypatch):
+    """The WMT14 recipe reads newstest files from ../shared when present; tests never do."""
+    monkeypatch.setenv("NMT_NEWSTEST_DIR", str(tmp_path / "no-newstest"))
 
 
 # ----------------------------------------------------------------------------- tiny stand-in corpora
@@ -66,6 +72,16 @@ def wmt14_dir(root: Path, config: str = "de-en") -> Path:
     datasets.DatasetDict({"train": split(200, 1), "validation": split(12, 2), "test": split(12, 3)}).save_to_disk(
         str(root / "wmt14" / config))
     return root / "wmt14"
+
+
+def tatoeba_dir(root: Path, foreign: str = "de", n: int = 260) -> Path:
+    """A tiny <foreign>-en.tsv like the Anki export: English first, some English sentences twice."""
+    directory = root / "tatoeba"
+    directory.mkdir(parents=True, exist_ok=True)
+    pairs = make_pairs(n, seed=5, max_words=8)
+    pairs += [(t, s + " x") for s, t in pairs[:20]]  # a second translation of 20 English sentences
+    (directory / f"{foreign}-en.tsv").write_text("".join(f"{t}\t{s}\n" for s, t in pairs), encoding="utf-8")
+    return directory
 
 
 def xml(segments: list[str]) -> str:
@@ -117,7 +133,8 @@ def test_every_shipped_combination_loads_and_validates(name, pair, model, profil
     config = plan.config
     assert (config.data.src_lang, config.data.tgt_lang) == tuple(pair.split("-"))
     assert config.data.name == f"{name}-{pair}" and config.run_name == f"{name}-{pair}-{model}-{profile}"
-    assert config.data.test is not None and config.data.valid is not None
+    for split in ("valid", "test"):
+        assert getattr(config.data, split) is not None or getattr(config.data.holdout, split) > 0
     if name == "multi30k":
         expected = {"baseline": "none", "bahdanau": "bahdanau", "luong": "luong"}[model]
         assert config.model.decoder.attention == expected
@@ -153,12 +170,15 @@ def stand_ins(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("stand_ins")
     multi30k_dir(root)
     wmt14_dir(root)
+    tatoeba_dir(root)
     return root
 
 
 def data_overrides(name: str, root: Path) -> list[str]:
     if name == "wmt14":
         return [f"data.{role}.hf={root / 'wmt14' / 'de-en'}" for role in ("train", "valid", "test")]
+    if name == "tatoeba":
+        return [f"data.train.tsv={root / 'tatoeba' / 'de-en.tsv'}", "data.holdout.test=10", "data.holdout.valid=10"]
     directory = root / "multi30k"
     return [f"data.{role}.{side}={directory / stem}.{lang}"
             for role, stem in (("train", "train"), ("valid", "val"), ("test", "test2016"))
@@ -248,6 +268,41 @@ def test_wmt14_script_runs_end_to_end_on_a_saved_dataset(tmp_path, monkeypatch, 
     assert "resuming from" in capsys.readouterr().out
     resumed = json.loads((tmp_path / "runs" / "wmt14-en-de-luong-gpu" / "results.json").read_text())
     assert resumed["train"]["steps"] == 8 and resumed["train"]["batches"] == 2  # two more batches this session
+
+
+def test_tatoeba_script_carves_its_split_and_runs_end_to_end_in_both_directions(tmp_path, monkeypatch, capsys):
+    data = tatoeba_dir(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    split = ["data.holdout.test=12", "data.holdout.valid=8"]
+    assert TATOEBA.main(TATOEBA.RECIPE, ["--data-dir", str(data), "--samples", "1", *TINY_MODEL, *TINY_RUN, *split]) == 0
+    out = capsys.readouterr().out
+    assert "test: 12 sentences" in out and "held out test 12, valid 8" in out
+    carved = next((tmp_path / ".cache" / "nmt" / "tatoeba-de-en").glob("holdout-*"))
+    references = read_lines(carved / "test.en")
+    results = check_results(tmp_path / "runs" / "tatoeba-de-en-luong-cpu", "test", "en", references)
+    assert results["pair"] == "de-en"
+    # the same file, the other direction: the columns are picked by language
+    assert TATOEBA.main(TATOEBA.RECIPE, ["--pair", "en-de", "--data-dir", str(data), *TINY_MODEL, *TINY_RUN, *split]) == 0
+    carved = next((tmp_path / ".cache" / "nmt" / "tatoeba-en-de").glob("holdout-*"))
+    english = {line.split("\t")[0] for line in (data / "de-en.tsv").read_text(encoding="utf-8").splitlines()}
+    assert set(read_lines(carved / "test.en")) <= english
+    check_results(tmp_path / "runs" / "tatoeba-en-de-luong-cpu", "test", "de", read_lines(carved / "test.de"))
+
+
+def test_tatoeba_downloads_the_anki_export_and_drops_its_attribution_column(tmp_path, monkeypatch, network):
+    import zipfile
+
+    files, requested = network
+    monkeypatch.setattr(TATOEBA, "SHARED", tmp_path / "no-shared-copy")
+    monkeypatch.setattr(TATOEBA, "DOWNLOADS", tmp_path / "downloads")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("fra.txt", "Go.\tVa !\tCC-BY 2.0 (France) #1\nHi.\tSalut !\tCC-BY 2.0 (France) #2\n")
+    files["https://www.manythings.org/anki/fra-eng.zip"] = buffer.getvalue()
+    corpora = TATOEBA.data(DataRequest(Pair("en", "fr"), None))
+    assert corpora == {"train": {"tsv": str(tmp_path / "downloads" / "fr-en.tsv"), "columns": ["en", "fr"]}}
+    assert (tmp_path / "downloads" / "fr-en.tsv").read_text(encoding="utf-8") == "Go.\tVa !\nHi.\tSalut !\n"
+    assert requested == ["https://www.manythings.org/anki/fra-eng.zip"]
 
 
 # ----------------------------------------------------------------------------- data selection and errors
@@ -401,6 +456,21 @@ def test_wmt14_reads_the_hub_config_of_the_pair(pair, config):
     corpora = WMT14.data(DataRequest(Pair.parse(pair), None))
     assert corpora["train"] == {"hf": "wmt/wmt14", "hf_config": config, "split": "train"}
     assert corpora["valid"]["split"] == "validation" and corpora["test"]["split"] == "test"
+
+
+def test_wmt14_validates_and_tests_on_local_newstest_files_when_present(tmp_path, monkeypatch):
+    newstest = tmp_path / "newstest"
+    write_parallel(newstest / "de-en", "newstest2013", make_pairs(5), "de", "en")
+    write_parallel(newstest / "de-en", "newstest2014", make_pairs(5), "de", "en")
+    monkeypatch.setenv("NMT_NEWSTEST_DIR", str(newstest))
+    corpora = WMT14.data(DataRequest(Pair("en", "de"), None))
+    assert corpora["train"] == {"hf": "wmt/wmt14", "hf_config": "de-en", "split": "train"}  # training from the hub
+    assert corpora["valid"] == {"src": str(newstest / "de-en" / "newstest2013.en"),
+                                "tgt": str(newstest / "de-en" / "newstest2013.de")}
+    assert corpora["test"]["src"] == str(newstest / "de-en" / "newstest2014.en")
+    # fr-en has no local files here: its sets come from the hub dataset
+    assert WMT14.data(DataRequest(Pair("en", "fr"), None))["test"] == {"hf": "wmt/wmt14", "hf_config": "fr-en",
+                                                                      "split": "test"}
 
 
 def test_wmt14_local_copy_must_exist(tmp_path):

@@ -13,8 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from nmt.config import (Config, DataConfig, TokenizerConfig, apply_overrides, describe_sources, field_choices,
-                        field_default, read_configs, validate)
+from nmt.config import (Config, DataConfig, HoldoutConfig, TokenizerConfig, apply_overrides, describe_sources, field_choices,
+                        field_default, merge_trees, read_configs, validate)
 from nmt.data.pipeline import prepare
 from nmt.data.summary import format_summary
 from nmt.errors import DataError
@@ -40,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{prefix}tgt", type=Path, metavar="FILE", help="target text aligned with the source")
         group.add_argument(f"--{prefix}tsv", type=Path, metavar="FILE", help="source<TAB>target per line")
         group.add_argument(f"--{prefix}split", metavar="SPLIT", help="Hugging Face split (with --hf)")
+    parser.add_argument("--tsv-columns", metavar="LANGS",
+                        help="languages of the TSV columns, e.g. en,de for English<TAB>German; "
+                             "--src-lang/--tgt-lang pick the columns (default: source, target)")
+    group = parser.add_argument_group("validation and test sets held out of the training corpus")
+    group.add_argument("--holdout-test", type=int, metavar="N", help="pairs held out as the test set")
+    group.add_argument("--holdout-valid", type=int, metavar="N", help="pairs held out for validation")
+    group.add_argument("--holdout-seed", type=int, metavar="SEED",
+                       help=f"order the pairs are drawn in (default {_default(HoldoutConfig, 'seed')})")
     parser.add_argument("--hf", metavar="DATASET", help="Hugging Face dataset: hub name (e.g. wmt/wmt14) or save_to_disk directory")
     parser.add_argument("--hf-config", metavar="NAME", help="Hugging Face config name, e.g. de-en")
     parser.add_argument("--vocab-size", type=int, metavar="N",
@@ -65,7 +73,8 @@ def _corpus_flags(args: argparse.Namespace, prefix: str) -> Optional[dict]:
     if get("src") is not None or get("tgt") is not None:
         return {"src": get("src"), "tgt": get("tgt")}
     if get("tsv") is not None:
-        return {"tsv": get("tsv")}
+        columns = args.tsv_columns.split(",") if args.tsv_columns else None
+        return {"tsv": get("tsv"), "columns": columns}
     if get("split") is not None or (prefix == "" and args.hf):
         return {"hf": args.hf, "hf_config": args.hf_config, "split": get("split")}
     return None
@@ -88,6 +97,12 @@ def _flag_tree(args: argparse.Namespace) -> dict:
     tokenizer = {k: v for k, v in tokenizer.items() if v is not None}
     if tokenizer:
         tree["tokenizer"] = tokenizer
+    if args.tsv_columns and not any(getattr(args, f"{p}tsv") for p in ("", "valid_", "test_")):
+        raise DataError("--tsv-columns names the columns of a --tsv file: give --tsv")
+    holdout = {"test": args.holdout_test, "valid": args.holdout_valid, "seed": args.holdout_seed}
+    holdout = {k: v for k, v in holdout.items() if v is not None}
+    if holdout:
+        tree["holdout"] = holdout
     return tree
 
 
@@ -115,6 +130,9 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
     tree.setdefault("data", {})
     if not isinstance(tree["data"], dict):
         raise DataError(f"{source}: data: expected a mapping")
+    for section in ("tokenizer", "holdout"):  # flags change single options of these; corpora are replaced whole
+        if isinstance(flags.get(section), dict) and isinstance(tree["data"].get(section), dict):
+            flags[section] = merge_trees(tree["data"][section], flags[section])
     tree["data"].update(flags)
     tree = apply_overrides(tree, args.overrides)
     return validate(Config, tree, source=source).data

@@ -40,7 +40,7 @@ def read_corpus(corpus: CorpusConfig, src_lang: str, tgt_lang: str, role: str = 
     if corpus.src is not None:
         return read_parallel_files(corpus.src, corpus.tgt)
     if corpus.tsv is not None:
-        return read_tsv(corpus.tsv)
+        return read_tsv(corpus.tsv, corpus.columns, src_lang, tgt_lang)
     return read_hf(corpus, src_lang, tgt_lang, role)
 
 
@@ -78,9 +78,24 @@ def read_parallel_files(src: Path, tgt: Path) -> Iterator[Pair]:
             yield _decode(raw_src, src, line), _decode(raw_tgt, tgt, line)
 
 
-def read_tsv(path: Path) -> Iterator[Pair]:
-    """One pair per line, `source<TAB>target`; a blank line is an empty pair (cleaning counts it)."""
+def tsv_columns(path: Path, columns: Optional[list[str]], src_lang: str, tgt_lang: str) -> tuple[int, int]:
+    """The (source, target) column indexes: 0 and 1, or where `columns` names the two languages."""
+    if columns is None:
+        return 0, 1
+    for lang in (src_lang, tgt_lang):
+        if lang not in columns:
+            raise DataError(f"{path}: columns {', '.join(columns)} have no language {lang!r}; "
+                            "set data.src_lang / data.tgt_lang or the corpus's columns")
+    return columns.index(src_lang), columns.index(tgt_lang)
+
+
+def read_tsv(path: Path, columns: Optional[list[str]] = None, src_lang: str = "src",
+             tgt_lang: str = "tgt") -> Iterator[Pair]:
+    """One pair per line, `source<TAB>target`, or the columns `columns` names by language; a blank
+    line is an empty pair (cleaning counts it). A line with another number of columns is an error."""
     path = _check_file(path)
+    src_column, tgt_column = tsv_columns(path, columns, src_lang, tgt_lang)
+    expected = len(columns) if columns is not None else 2
     with open(path, "rb") as file:
         for line, raw in enumerate(file, start=1):
             text = _decode(raw, path, line)
@@ -88,9 +103,9 @@ def read_tsv(path: Path) -> Iterator[Pair]:
                 yield "", ""
                 continue
             fields = text.split("\t")
-            if len(fields) != 2:
-                raise DataError(f"{path}:{line}: expected 2 tab-separated columns, found {len(fields)}")
-            yield fields[0], fields[1]
+            if len(fields) != expected:
+                raise DataError(f"{path}:{line}: expected {expected} tab-separated columns, found {len(fields)}")
+            yield fields[src_column], fields[tgt_column]
 
 
 def open_hf(corpus: CorpusConfig, role: str = "train"):
@@ -167,6 +182,8 @@ def corpus_fingerprint(corpus: CorpusConfig, src_lang: str, tgt_lang: str, role:
         parts = {"files": [_file_sha256(corpus.src), _file_sha256(corpus.tgt)]}
     elif corpus.tsv is not None:
         parts = {"tsv": _file_sha256(corpus.tsv)}
+        if corpus.columns is not None:  # which columns are read depends on the languages
+            parts["columns"] = list(tsv_columns(corpus.tsv, corpus.columns, src_lang, tgt_lang))
     else:
         parts = {"hf": open_hf(corpus, role)._fingerprint, "langs": [src_lang, tgt_lang]}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -31,6 +31,7 @@ from nmt.config import CorpusConfig, DataConfig
 from nmt.data.batching import TokenBatchSampler
 from nmt.data.cache import TextTableWriter, TokenCache, build_cache, cache_fingerprint, cache_path, remove_stale
 from nmt.data.corpus import CleanCounts, clean_pairs, corpus_fingerprint, read_corpus
+from nmt.data.holdout import Holdout, carve
 from nmt.errors import DataError
 from nmt.tokenizer import (Tokenizer, TrainingText, TrainingTextWriter, ensure_replaceable, tokenizer_status,
                            train_tokenizer)
@@ -62,12 +63,33 @@ class Prepared:
     tokenizer: Tokenizer
     tokenizer_trained: bool
     splits: dict[str, SplitSummary] = field(default_factory=dict)
+    holdout: Optional[Holdout] = None  # valid/test carved out of train (data.holdout)
     batches: int = 0  # per epoch at config.batch_tokens, one rank
     padding_share: float = 0.0
     seconds: float = 0.0
 
 
 # ----------------------------------------------------------------------------- the pipeline
+
+
+def with_holdout(config: DataConfig, holdout: Optional[Holdout]) -> DataConfig:
+    """`config` with its corpora replaced by the carved files (unchanged without a holdout)."""
+    if holdout is None:
+        return config
+    langs = config.src_lang, config.tgt_lang
+    update = {"train": holdout.corpus("train", *langs)}
+    for split in ("valid", "test"):
+        if getattr(holdout.counts, split):
+            update[split] = holdout.corpus(split, *langs)
+    return config.model_copy(update=update)
+
+
+def split_corpora(config: DataConfig) -> DataConfig:
+    """The data config whose corpora are the ones training and evaluation read: with
+    `data.holdout`, the carved files that `prepare` recorded in the manifest."""
+    if not config.holdout.carves:
+        return config
+    return with_holdout(config, Holdout.load(Path(read_manifest(config)["holdout"])))
 
 
 def corpora(config: DataConfig) -> dict[str, CorpusConfig]:
@@ -193,9 +215,10 @@ def prepare(config: DataConfig, force: bool = False, progress: bool = True) -> P
     work.mkdir()
     try:
         with _datasets_progress(progress and sys.stderr.isatty()):
-            pipeline = _Pipeline(config, work, progress)
+            holdout = carve(config, root, progress) if config.holdout.carves else None
+            pipeline = _Pipeline(with_holdout(config, holdout), work, progress)
             tokenizer, trained = pipeline.tokenizer(force)
-            prepared = Prepared(config, tokenizer, trained)
+            prepared = Prepared(config, tokenizer, trained, holdout=holdout)
             for split in CACHED_SPLITS:
                 if split in pipeline.fingerprints:
                     prepared.splits[split] = pipeline.cache(split, tokenizer)
@@ -231,6 +254,8 @@ def write_manifest(prepared: Prepared) -> Path:
         "tokenizer": str(prepared.tokenizer.directory.resolve()),
         "caches": {s.split: str(s.cache.resolve()) for s in prepared.splits.values() if s.cache is not None},
     }
+    if prepared.holdout is not None:
+        manifest["holdout"] = str(prepared.holdout.directory.resolve())
     path = cache_root(config) / MANIFEST
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -244,6 +269,6 @@ def read_manifest(config: DataConfig) -> dict:
     if not path.is_file():
         raise DataError(f"{path}: data {config.name!r} is not prepared; run `nmt prepare` first")
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("config") != config_digest(config):
+    if manifest.get("config") != config_digest(config) or (config.holdout.carves and "holdout" not in manifest):
         raise DataError(f"{path}: prepared from a different data config; run `nmt prepare` again")
     return manifest

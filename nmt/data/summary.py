@@ -13,6 +13,11 @@ def format_summary(prepared: Prepared) -> str:
     config, tokenizer = prepared.config, prepared.tokenizer
     options = config.tokenizer
     lines = [f"prepared {config.name} in {prepared.seconds:.1f} s"]
+    if prepared.holdout is not None:
+        state = "carved" if prepared.holdout.built else "reused"
+        lines.append(f"  holdout {config.train.describe()} (seed {config.holdout.seed}, {state}): "
+                     f"{prepared.holdout.counts.describe()}")
+        lines.append(f"         files in {prepared.holdout.directory}")
     for summary in prepared.splits.values():
         counts = summary.counts
         lines.append(f"  {summary.split:<6} {summary.corpus}")

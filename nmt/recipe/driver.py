@@ -147,8 +147,8 @@ def resolve(recipe: Recipe, args: argparse.Namespace, fetch: bool = True) -> Pla
     overrides = list(args.overrides) + ([f"train.average={args.average}"] if getattr(args, "average", None) else [])
     tree = apply_overrides(tree, overrides)
     config = validate(Config, tree, source=describe_sources(files))
-    if config.data.test is None:
-        raise NMTError(f"{describe_sources(files)}: a recipe needs a data.test corpus to score")
+    if config.data.test is None and not config.data.holdout.test:
+        raise NMTError(f"{describe_sources(files)}: a recipe needs a data.test corpus (or data.holdout.test) to score")
     return Plan(recipe.name, recipe.test_name, config, files, overrides, pair, args.model, args.profile)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 from nmt.config import Config
 from nmt.data.corpus import read_corpus
+from nmt.data.pipeline import split_corpora
 from nmt.lines import write_lines
 from nmt.metrics import MetricResult, score
 from nmt.training.machine import describe_machine
@@ -60,7 +61,7 @@ class SearchRun:
 
 def read_test_set(config: Config, name: str) -> TestSet:
     """The test corpus as raw lines (references right-stripped, as sacreBLEU reads files)."""
-    data = config.data
+    data = split_corpora(config.data)  # the carved test set where data.holdout made one
     pairs = list(read_corpus(data.test, data.src_lang, data.tgt_lang, role="test"))
     return TestSet(name, data.test.describe(), [s for s, _ in pairs], [t.rstrip() for _, t in pairs])
 

@@ -8,10 +8,15 @@ SentencePiece model, a two-layer LSTM with Luong attention trained on a GPU to c
     python recipes/wmt14/run.py --data-dir /data/wmt14   # /data/wmt14/de-en: a save_to_disk copy
 
 `datasets` downloads and caches the hub data on first use (~1.5 GB for de-en, ~15 GB for fr-en).
+Validation and test are newstest2013 and newstest2014 read from plain text files when they are
+on the machine ($NMT_NEWSTEST_DIR, else ../shared/data/newstest beside this checkout:
+`<dir>/de-en/newstest2013.de` ...), else the hub dataset's validation and test splits (the same
+sets, downloaded with it).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +29,8 @@ from nmt.recipe import DataRequest, Recipe, main  # noqa: E402
 
 HUB = "wmt/wmt14"
 SPLITS = {"train": "train", "valid": "validation", "test": "test"}  # role -> split (newstest2013, newstest2014)
+NEWSTEST = {"valid": "newstest2013", "test": "newstest2014"}  # the same sets as local text files
+SHARED_NEWSTEST = ROOT.parent / "shared" / "data" / "newstest"  # the copy beside a checkout
 
 
 def hub_config(request: DataRequest) -> str:
@@ -32,8 +39,21 @@ def hub_config(request: DataRequest) -> str:
     return f"{other}-en"
 
 
+def newstest_dir() -> Path:
+    value = os.environ.get("NMT_NEWSTEST_DIR")
+    return Path(value) if value else SHARED_NEWSTEST
+
+
+def local_newstest(request: DataRequest, role: str) -> dict | None:
+    """newstest2013/2014 of the pair as aligned text files, if this machine has both sides."""
+    directory = newstest_dir() / hub_config(request)
+    src, tgt = (directory / f"{NEWSTEST[role]}.{lang}" for lang in (request.pair.src, request.pair.tgt))
+    return {"src": str(src), "tgt": str(tgt)} if src.is_file() and tgt.is_file() else None
+
+
 def data(request: DataRequest) -> dict:
-    """Hub corpora, or `<data-dir>/<config>` when a local copy (Dataset.save_to_disk) is given."""
+    """Hub corpora, or `<data-dir>/<config>` when a local copy (Dataset.save_to_disk) is given;
+    validation and test from local newstest files where present."""
     config = hub_config(request)
     source = HUB
     if request.data_dir is not None:
@@ -42,7 +62,10 @@ def data(request: DataRequest) -> dict:
             raise DataError(f"{local}: not found (--data-dir holds one save_to_disk dataset per hub config, "
                             f"e.g. {request.data_dir}/de-en)")
         source = str(local)
-    return {role: {"hf": source, "hf_config": config, "split": split} for role, split in SPLITS.items()}
+    corpora = {role: {"hf": source, "hf_config": config, "split": split} for role, split in SPLITS.items()}
+    for role in NEWSTEST:
+        corpora[role] = local_newstest(request, role) or corpora[role]
+    return corpora
 
 
 RECIPE = Recipe(
