@@ -1,15 +1,20 @@
-"""Wall time and peak memory of `nmt prepare` on Multi30k de-en, at 1x and on a replicated copy.
+"""The data path at scale: `nmt prepare` on 1x, 10x and 100x the Tatoeba de-en corpus, and the
+training process's memory when it reads the largest cache.
 
-    python benchmarks/prepare.py [--data-dir DIR] [--scales 1 10]
+    python benchmarks/prepare.py [--data-dir DIR] [--scales 1 10 100] [--train-steps 200]
 
-Each scale runs `python -m nmt prepare` in a child process, in a fresh temporary directory:
-"cold" (tokenizer training, encoding, caching) and "warm" (the same command again: everything is
-reused); above 1x also "cold_capped", with SentencePiece's `input_sentence_size` capped at what it
-reads at 1x, which separates SentencePiece's own memory (it holds its whole training sample) from
-the pipeline's. The scale-N corpus repeats the training files N times; valid and test are the
-originals. Peak RSS is the child's `ru_maxrss` from wait4 (Linux: the largest of the process
-and the descendants it waited for, such as the encoding workers). Prints one JSON object.
-Cost should grow linearly with the corpus and memory stay flat (nothing holds the corpus).
+Each scale writes a corpus of N distinct copies of `de-en.tsv` (copy k > 0 appends " k" to both
+sides, so neither deduplication nor the holdout's sentence matching can shrink it: 100x is 16.8M
+pairs) and runs `python -m nmt prepare` with the Tatoeba recipe's data section (holdout of 2,000
+test and 1,000 validation pairs, joint unigram 8k, SentencePiece sampling `input_sentence_size`
+sentences) in a child process, in a fresh directory under `--work`. Measured: wall time, peak
+RSS (the child's `ru_maxrss` from wait4: the largest single process among it and the encoding
+workers it waited for), and the size on disk of the token-id caches and of the carved text.
+
+Then `nmt train` runs `--train-steps` steps of the recipe's model from the smallest and the
+largest scale's cache (no validation) and reports each process's peak RSS: the caches are
+memory-mapped Arrow tables, so the training process should not grow with the corpus.
+Prints one JSON object (and writes it to --output if given).
 """
 
 from __future__ import annotations
@@ -22,84 +27,121 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = os.environ.get("NMT_DATA_DIR", str(REPO.parent / "shared" / "data" / "multi30k"))
+DEFAULT_DATA = os.environ.get("NMT_TATOEBA_DIR", str(REPO.parent / "shared" / "data" / "tatoeba"))
+RECIPE = REPO / "recipes" / "tatoeba"
 
 
-def replicate(data_dir: Path, work: Path, scale: int) -> Path:
-    """A corpus folder whose train.{de,en} hold `scale` copies of the originals."""
-    corpus = work / "corpus"
-    corpus.mkdir()
-    for lang in ("de", "en"):
-        with open(corpus / f"train.{lang}", "wb") as out:
-            original = (data_dir / f"train.{lang}").read_bytes()
-            for _ in range(scale):
-                out.write(original)
-        for split in ("val", "test2016"):
-            shutil.copyfile(data_dir / f"{split}.{lang}", corpus / f"{split}.{lang}")
-    return corpus
+def replicate(source: Path, work: Path, scale: int) -> Path:
+    """`scale` distinct copies of the TSV: copy 0 as it is, copy k with " k" after each side."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    path = work / "de-en.tsv"
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(line + "\n" for line in lines)
+        for k in range(1, scale):
+            out.writelines(f"{en} {k}\t{de} {k}\n" for en, de in (line.split("\t") for line in lines))
+    return path
 
 
 def write_config(corpus: Path, work: Path) -> Path:
-    """The Multi30k recipe's data section, pointed at `corpus` and at caches inside `work`."""
-    text = (REPO / "recipes" / "multi30k" / "de-en.yaml").read_text(encoding="utf-8")
-    text = text.replace("${NMT_DATA_DIR:-../shared/data/multi30k}", str(corpus))
+    """The recipe's data section pointed at `corpus`, with tokenizers and caches inside `work`."""
+    text = (RECIPE / "data.yaml").read_text(encoding="utf-8")
+    text = text.replace("${NMT_TATOEBA_DIR:-../shared/data/tatoeba}/de-en.tsv", str(corpus))
     text = re.sub(r"(?m)^  tokenizer_dir: \S+", f"  tokenizer_dir: {work / 'tokenizers'}", text)
     text = re.sub(r"(?m)^  cache_dir: \S+", f"  cache_dir: {work / 'cache'}", text)
-    path = work / "de-en.yaml"
+    path = work / "data.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def run_prepare(config: Path, *extra: str) -> dict:
-    """One `nmt prepare` child: wall seconds, peak RSS (MiB), and figures from its summary."""
-    command = [sys.executable, "-m", "nmt", "prepare", "--config", str(config), "--quiet", *extra]
-    out_path, err_path = config.with_suffix(".out"), config.with_suffix(".err")
-    with open(out_path, "w") as out, open(err_path, "w") as err:
+def run_child(command: list[str], log: Path) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of one child process."""
+    with open(log, "w") as out, open(log.with_suffix(".err"), "w") as err:
         start = time.perf_counter()
         child = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    if child.returncode != 0:
-        raise SystemExit(f"nmt prepare failed:\n{err_path.read_text()}")
-    stdout = out_path.read_text()
-    share = re.search(r"padding share ([\d.]+)%", stdout)
-    batches = re.search(r"batches at (\d+) tokens: (\d+) per epoch", stdout)
-    kept = re.search(r"(\d+) read, (\d+) kept", stdout)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{log.with_suffix('.err').read_text()[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, log.read_text()
+
+
+def size_mib(paths) -> float:
+    return sum(f.stat().st_size for p in paths for f in Path(p).rglob("*") if f.is_file()) / 2**20
+
+
+def prepare_scale(data: Path, work: Path, scale: int) -> dict:
+    work.mkdir(parents=True)
+    corpus = replicate(data / "de-en.tsv", work, scale)
+    config = write_config(corpus, work)
+    wall, rss, out = run_child([sys.executable, "-m", "nmt", "prepare", "--config", str(config), "--quiet"],
+                               work / "prepare.out")
+    cache = work / "cache" / "tatoeba-de-en"
+    kept = re.search(r"(\d+) read, (\d+) kept", out)
+    removed = re.search(r"removed (\d+) training pairs", out)
     return {
-        "wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "reported_s": float(re.search(r"prepared \S+ in ([\d.]+) s", stdout).group(1)),
-        "train_pairs_kept": int(kept.group(2)), "batch_tokens": int(batches.group(1)),
-        "batches_per_epoch": int(batches.group(2)), "padding_share": float(share.group(1)) / 100,
+        "scale": scale, "corpus_pairs": sum(1 for _ in open(corpus, "rb")),
+        "corpus_mib": round(corpus.stat().st_size / 2**20, 1),
+        "wall_s": round(wall, 1), "peak_rss_mib": round(rss, 1),
+        "token_cache_mib": round(size_mib(cache.glob("train-*")) + size_mib(cache.glob("valid-*")), 1),
+        "holdout_text_mib": round(size_mib(cache.glob("holdout-*")), 1),
+        "train_pairs_kept": int(kept.group(2)), "holdout_removed": int(removed.group(1)),
+        "summary": out.strip().splitlines(),
     }
+
+
+def train_rss(work: Path, steps: int) -> dict:
+    """Peak RSS of `nmt train` over `steps` steps of the recipe model from this scale's cache."""
+    configs = [work / "data.yaml", RECIPE / "model.yaml", RECIPE / "luong.yaml", RECIPE / "cpu.yaml"]
+    command = [sys.executable, "-m", "nmt", "train", *[a for c in configs for a in ("--config", str(c))],
+               f"train.max_steps={steps}", "train.max_minutes=null", f"train.val_every_steps={steps * 10}",
+               "train.val_bleu=false", f"train.run_dir={work / 'runs'}", "train.keep_checkpoints=0",
+               "train.average=none", f"train.checkpoint_every_steps={steps * 10}"]
+    wall, rss, _ = run_child(command, work / "train.out")
+    return {"steps": steps, "wall_s": round(wall, 1), "peak_rss_mib": round(rss, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA), help="Multi30k folder")
-    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA), help="folder with de-en.tsv")
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--train-steps", type=int, default=200, help="0: skip the training measurement")
+    parser.add_argument("--work", type=Path, default=REPO / ".cache" / "bench-prepare",
+                        help="scratch folder (100x needs ~6 GB); emptied first")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    results = []
-    for scale in args.scales:
-        with tempfile.TemporaryDirectory(prefix=f"nmt-prepare-{scale}x-") as tmp:
-            work = Path(tmp)
-            config = write_config(replicate(args.data_dir, work, scale), work)
-            result = {"scale": scale, "cold": run_prepare(config), "warm": run_prepare(config)}
-            if scale > 1:
-                cap = 2 * sum(1 for _ in open(args.data_dir / "train.de", "rb"))  # both sides, joint
-                result["cold_capped"] = run_prepare(
-                    config, "--input-sentence-size", str(cap), "--name", "multi30k-de-en-capped")
-                result["cold_capped"]["input_sentence_size"] = cap
-            results.append(result)
+    shutil.rmtree(args.work, ignore_errors=True)
+    results = [prepare_scale(args.data_dir, args.work / f"{scale}x", scale) for scale in args.scales]
+    training = {}
+    if args.train_steps:
+        for scale in sorted({min(args.scales), max(args.scales)}):
+            training[f"{scale}x"] = train_rss(args.work / f"{scale}x", args.train_steps)
+    by_scale = {r["scale"]: r for r in results}
+    scaling = {}
+    if 10 in by_scale and 100 in by_scale:  # time per pair at 100x relative to 10x (1.0: linear)
+        scaling["time_ratio_100x_vs_10x_linear"] = round(
+            (by_scale[100]["wall_s"] / by_scale[100]["corpus_pairs"]) / (by_scale[10]["wall_s"] / by_scale[10]["corpus_pairs"]), 3)
+    if len(training) == 2:
+        low, high = (training[f"{s}x"]["peak_rss_mib"] for s in sorted({min(args.scales), max(args.scales)}))
+        scaling["train_rss_growth_mib"] = round(high - low, 1)
+    import torch
+
     machine = {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-               "python": platform.python_version(), "platform": platform.platform()}
-    print(json.dumps({"benchmark": "nmt prepare, Multi30k de-en", "data_dir": str(args.data_dir),
-                      "machine": machine, "results": results}, indent=2))
+               "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+               "python": platform.python_version()}
+    report = {"benchmark": "nmt prepare at scale, Tatoeba de-en (recipes/tatoeba/data.yaml)",
+              "data_dir": str(args.data_dir), "machine": machine, "prepare": results, "train": training,
+              "scaling": scaling}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    if not args.keep:
+        shutil.rmtree(args.work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -110,10 +110,11 @@ def _draw(config: DataConfig, eligible: np.ndarray, progress: bool) -> tuple[lis
         chunk = order[start:start + window]
         rank = {int(index): position for position, index in enumerate(chunk)}
         fetched: list[Optional[Pair]] = [None] * len(chunk)
-        for index, pair in enumerate(_progress(_normalised(config), progress, "drawing held-out pairs")):
+        pairs = read_corpus(config.train, config.src_lang, config.tgt_lang, "train")
+        for index, (src, tgt) in enumerate(_progress(pairs, progress, "drawing held-out pairs")):
             position = rank.get(index)
-            if position is not None:
-                fetched[position] = pair
+            if position is not None:  # only the drawn pairs are normalised
+                fetched[position] = normalise(src), normalise(tgt)
         for src, tgt in fetched:
             if src in sources or tgt in targets:
                 continue  # shares a sentence with a pair already held out
