@@ -36,15 +36,34 @@ def teacher_forcing_ratio(cfg, step: int) -> float:
 
 
 class TranslationModule(L.LightningModule):
-    def __init__(self, config: dict, src_vocab_size: int, tgt_vocab_size: int):
+    """Without vocabulary sizes the model is built in `configure_model`, from the trainer's
+    datamodule: inside `fit`, after the data is prepared (under DDP by global rank zero while the
+    other processes wait) and set up on every rank (`nmt.training.run.train` does this)."""
+
+    def __init__(self, config: dict, src_vocab_size: Optional[int] = None, tgt_vocab_size: Optional[int] = None):
         super().__init__()
         self.save_hyperparameters()
         self.config = Config.model_validate(config)
-        self.model = build_model(self.config.model, src_vocab_size, tgt_vocab_size)
+        self.model = None
+        if src_vocab_size is not None and tgt_vocab_size is not None:
+            self.model = build_model(self.config.model, src_vocab_size, tgt_vocab_size)
         self.tokenizer = None  # set by the trainer set-up; validation BLEU needs it
         self.samples = 3  # validation translations printed after each validation
         self._val_sums: Optional[torch.Tensor] = None
         self._started = time.monotonic()
+
+    def configure_model(self) -> None:
+        """Lightning calls this after `datamodule.setup`, before restoring a checkpoint."""
+        if self.model is not None:
+            return
+        datamodule = self.trainer.datamodule
+        src_vocab, tgt_vocab = datamodule.src_vocab_size, datamodule.tgt_vocab_size
+        # checkpoints carry the sizes (averaging and loading rebuild the model from them)
+        self.save_hyperparameters({**self.hparams, "src_vocab_size": src_vocab, "tgt_vocab_size": tgt_vocab})
+        with torch.device("cpu"):  # initialised on the CPU as always (Lightning moves it), same numbers on any device
+            self.model = build_model(self.config.model, src_vocab, tgt_vocab)
+        if self.tokenizer is None:
+            self.tokenizer = datamodule.tokenizer
 
     # ----------------------------------------------------------------------------- training
 

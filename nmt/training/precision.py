@@ -42,16 +42,21 @@ def native_bf16(device_type: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def lstm_runs_in_bf16(device_type: str) -> bool:
-    """Probe a tiny LSTM forward/backward under bf16 autocast on this device."""
-    try:
-        lstm = torch.nn.LSTM(8, 8, batch_first=True).to(device_type)
-        x = torch.randn(2, 3, 8, device=device_type)
-        with torch.autocast(device_type, dtype=torch.bfloat16):
-            out, _ = lstm(x)
-        out.float().sum().backward()
-        return True
-    except RuntimeError:
-        return False
+    """Probe a tiny LSTM forward/backward under bf16 autocast on this device.
+
+    It draws from forked random generators: the training's random stream (model initialisation,
+    dropout) is the same whether or not, and when, the probe ran in this process."""
+    devices = [torch.cuda.current_device()] if device_type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            lstm = torch.nn.LSTM(8, 8, batch_first=True).to(device_type)
+            x = torch.randn(2, 3, 8, device=device_type)
+            with torch.autocast(device_type, dtype=torch.bfloat16):
+                out, _ = lstm(x)
+            out.float().sum().backward()
+            return True
+        except RuntimeError:
+            return False
 
 
 def resolve_precision(requested: str, device_type: str) -> str:

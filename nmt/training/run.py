@@ -7,10 +7,16 @@ monitored validation metric, and the `best-k/` and `latest-k/` weights kept for 
 with `train.average` the mean of the best or latest K). Running the same command
 again resumes from `last.ckpt`: model, optimizer, scheduler, sampler position and RNG, so the
 loss curve continues as if never interrupted.
+
+Under DDP (`train.devices` processes on each of `train.num_nodes` machines) every process runs
+`train`; global rank zero alone writes the run directory and prepares the data, which the others
+wait for, and every rank resumes from the same `last.ckpt` (the run directory is on a filesystem
+all nodes share; docs/training.md#multi-node-training).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +27,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from nmt.config import Config, dump_config, read_yaml, validate
+from nmt.config import Config, TrainConfig, dump_config, read_yaml, validate
 from nmt.diagnostics.gradient_callback import GradientProfileCallback
 from nmt.errors import ConfigError
 from nmt.training.optim import monitor_mode
@@ -100,26 +106,35 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
 
     started = time.monotonic()
     train_cfg = config.train
+    check_launch(train_cfg)
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    _write_atomic(paths.config, dump_config(config))
-
+    trainer, best_cb = build_trainer(config, paths, fast_dev_run, [*callbacks, SameStart(resume, paths.last)])
+    # Every process of a multi-process run gets here (DDP ranks, on one machine or several), and
+    # they may share the run directory and the data cache (a shared filesystem, or two nodes on
+    # one machine): what is written is written by global rank zero.
+    if trainer.is_global_zero:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(paths.config, dump_config(config))
+    # `fit` prepares the data (tokenizers, caches) on global rank zero while the other processes
+    # wait, sets it up on every rank, then builds the model from the vocabulary sizes
     datamodule = TranslationDataModule(config.data, seed=train_cfg.seed)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    module = TranslationModule(config.model_dump(mode="json"), datamodule.src_vocab_size, datamodule.tgt_vocab_size)
-    module.tokenizer = datamodule.tokenizer
-    trainer, best_cb = build_trainer(config, paths, fast_dev_run, callbacks)
+    datamodule.prepare_data_per_node = False  # once for all nodes: data.cache_dir may be shared
+    module = TranslationModule(config.model_dump(mode="json"))
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    primary = trainer.is_global_zero
     if fast_dev_run:
         return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, None,
-                           train_cfg.monitor_metric, None, trainer.is_global_zero)
-    trainer.save_checkpoint(paths.last, weights_only=False)
+                           train_cfg.monitor_metric, None, primary)
+    trainer.save_checkpoint(paths.last, weights_only=False)  # every rank calls it, rank zero writes
     best = None
     if best_cb is not None and best_cb.best_model_score is not None:
-        best = float(best_cb.best_model_score)
+        best = float(best_cb.best_model_score)  # the same on every rank (metrics are synced)
+    if not primary:
+        return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, best,
+                           train_cfg.monitor_metric, None, primary)
+    if best is not None:
         if train_cfg.average != "none":
             from nmt.training.averaging import average_checkpoints, kept_checkpoints
 
@@ -129,13 +144,45 @@ def train(config: Config, paths: RunPaths, resume: Optional[Path] = None, fast_d
         elif paths.best.is_file():
             state = torch.load(paths.best, map_location="cpu", weights_only=True)["state_dict"]
             module.load_state_dict(state)
-    if trainer.is_global_zero:
-        from nmt.decoding.shortlist import write_for_export
+    from nmt.decoding.shortlist import write_for_export
 
-        export_model_dir(paths.export, config, module.model, datamodule.tokenizer)
-        write_for_export(paths.export, datamodule.train_cache, datamodule.src_vocab_size, datamodule.tgt_vocab_size)
+    export_model_dir(paths.export, config, module.model, datamodule.tokenizer)
+    write_for_export(paths.export, datamodule.train_cache, datamodule.src_vocab_size, datamodule.tgt_vocab_size)
     return TrainResult(paths, trainer.global_step, (time.monotonic() - started) / 60, best,
-                       train_cfg.monitor_metric, paths.export, trainer.is_global_zero)
+                       train_cfg.monitor_metric, paths.export, primary)
+
+
+def check_launch(cfg: TrainConfig) -> None:
+    """A launcher's world size (torchrun and Lightning's own launcher set WORLD_SIZE in every
+    process) must be `num_nodes x devices`. Lightning checks this under DDP only: with
+    `num_nodes: 1, devices: 1` every process of a two-node launch would train alone as rank zero,
+    all of them writing to one run directory."""
+    launched = os.environ.get("WORLD_SIZE")
+    if launched is not None and launched.isdigit() and int(launched) != cfg.num_nodes * cfg.devices:
+        raise ConfigError(
+            f"this process is one of {launched} (WORLD_SIZE) but train.num_nodes x train.devices is "
+            f"{cfg.num_nodes} x {cfg.devices}: set them to the number of nodes and the processes started on each")
+
+
+class SameStart(Callback):
+    """Stops a multi-process run whose processes disagree about resuming: each rank looks for
+    `last.ckpt` itself (and loads it itself), so a node that cannot see the run directory of
+    global rank zero would start from step 0 while the others continue, and hang at the end."""
+
+    def __init__(self, resume: Optional[Path], last: Path):
+        self.resume, self.last = resume, last
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.world_size == 1:
+            return
+        resuming = self.resume is not None
+        every = trainer.strategy.reduce_boolean_decision(resuming, all=True)
+        some = trainer.strategy.reduce_boolean_decision(resuming, all=False)
+        if some and not every:  # raised on every rank, so that none waits for the others
+            raise ConfigError(
+                f"{self.last}: some of the {trainer.world_size} processes resume from it and some start afresh "
+                f"(they do not see it, or were given --fresh); every node must run the same command, with "
+                f"train.run_dir on a filesystem they all share")
 
 
 def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0,
@@ -171,7 +218,7 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0,
     every = cfg.val_every_steps
     max_epochs = cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 or cfg.max_minutes else None)
     trainer = L.Trainer(
-        accelerator=cfg.accelerator, devices=cfg.devices, precision=precision,
+        accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes, precision=precision,
         max_epochs=max_epochs, max_steps=cfg.max_steps,
         max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
         val_check_interval=every * cfg.accumulate if every else None,
@@ -217,6 +264,6 @@ class ProgressBar(TQDMProgressBar):
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
