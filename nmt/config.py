@@ -151,6 +151,15 @@ class DataConfig(Section):
     num_proc: Optional[int] = Field(None, ge=1)
     subword_sampling: SubwordSamplingConfig = SubwordSamplingConfig()  # training pairs only; off by default
 
+    @property
+    def has_valid(self) -> bool:
+        """A validation set is given or carved out of train."""
+        return self.valid is not None or self.holdout.valid > 0
+
+    @property
+    def has_test(self) -> bool:
+        return self.test is not None or self.holdout.test > 0
+
     @model_validator(mode="after")
     def _one_source_per_split(self) -> "DataConfig":
         for split in ("valid", "test"):

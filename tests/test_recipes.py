@@ -277,6 +277,7 @@ def test_tatoeba_script_carves_its_split_and_runs_end_to_end_in_both_directions(
     assert TATOEBA.main(TATOEBA.RECIPE, ["--data-dir", str(data), "--samples", "1", *TINY_MODEL, *TINY_RUN, *split]) == 0
     out = capsys.readouterr().out
     assert "test: 12 sentences" in out and "held out test 12, valid 8" in out
+    assert "validation samples" in out  # the carved validation set is validated on
     carved = next((tmp_path / ".cache" / "nmt" / "tatoeba-de-en").glob("holdout-*"))
     references = read_lines(carved / "test.en")
     results = check_results(tmp_path / "runs" / "tatoeba-de-en-luong-cpu", "test", "en", references)

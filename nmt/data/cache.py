@@ -196,7 +196,7 @@ class TokenCache:
         return CleanCounts.from_dict(self.meta["counts"])
 
     def _column(self, name: str) -> np.ndarray:
-        return self.dataset.data.column(name).to_numpy().astype(np.int64)
+        return self.dataset.data.column(name).to_numpy()  # the cache's own integer type
 
     @property
     def src_lengths(self) -> np.ndarray:

@@ -147,7 +147,7 @@ def resolve(recipe: Recipe, args: argparse.Namespace, fetch: bool = True) -> Pla
     overrides = list(args.overrides) + ([f"train.average={args.average}"] if getattr(args, "average", None) else [])
     tree = apply_overrides(tree, overrides)
     config = validate(Config, tree, source=describe_sources(files))
-    if config.data.test is None and not config.data.holdout.test:
+    if not config.data.has_test:
         raise NMTError(f"{describe_sources(files)}: a recipe needs a data.test corpus (or data.holdout.test) to score")
     return Plan(recipe.name, recipe.test_name, config, files, overrides, pair, args.model, args.profile)
 
@@ -191,6 +191,8 @@ def run(recipe: Recipe, args: argparse.Namespace) -> int:
     if args.skip_training and not paths.export.is_dir():
         raise NMTError(f"--skip-training: {paths.export} not found (train the run first)")
     training = None if args.skip_training else train_step(plan, paths, args.fresh)
+    if training is not None and not training.primary:
+        return 0  # another rank of a multi-process run: global rank zero evaluates and writes results
     results = evaluate_run(plan, paths, training, beam=args.beam, samples=args.samples, started=started)
     print(f"results written to {results}")
     return 0
@@ -208,4 +210,5 @@ def train_step(plan: Plan, paths: "RunPaths", fresh: bool) -> Training:
     started = time.monotonic()
     result = train(plan.config, paths, resume=resume, callbacks=[meter])
     print(result.summary())
-    return Training(result.steps, time.monotonic() - started, result.best, result.monitor, resume, meter)
+    return Training(result.steps, time.monotonic() - started, result.best, result.monitor, resume, meter,
+                    primary=result.primary)

@@ -51,6 +51,7 @@ class Training:
     monitor: str
     resumed_from: Optional[Path]
     meter: "ThroughputMeter"
+    primary: bool = True  # global rank zero of a multi-process run: the one that evaluates and reports
 
     def to_json(self) -> dict:
         return {"steps": self.steps, "wall_seconds": round(self.wall_seconds, 1),

@@ -190,7 +190,7 @@ def build_trainer(config: Config, paths: RunPaths, fast_dev_run: int = 0,
     cfg = config.train
     device_type = "cuda" if cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available()) else "cpu"
     precision = resolve_precision(cfg.precision, device_type)
-    has_valid = config.data.valid is not None
+    has_valid = config.data.has_valid
     monitor = f"val/{cfg.monitor_metric}"
     mode = monitor_mode(cfg.monitor_metric)
     callbacks: list = [
