@@ -33,6 +33,7 @@ import numpy as np
 from nmt.config import CorpusConfig, DataConfig
 from nmt.data.corpus import Pair, corpus_fingerprint, drop_reason, normalise, read_corpus
 from nmt.errors import DataError
+from nmt.progress import progress_over
 
 SUMMARY = "holdout.json"
 VERSION = 1  # bump when the carving changes, so old carvings are not reused
@@ -91,12 +92,6 @@ def _normalised(config: DataConfig) -> Iterator[Pair]:
         yield normalise(src), normalise(tgt)
 
 
-def _progress(iterable, progress: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=None if progress else True, desc=desc, unit=" pairs")
-
-
 def _draw(config: DataConfig, eligible: np.ndarray, progress: bool) -> tuple[list[Pair], list[Pair]]:
     """(test, valid): held-out pairs in seeded random order, no two sharing a sentence."""
     sizes = config.holdout
@@ -111,7 +106,8 @@ def _draw(config: DataConfig, eligible: np.ndarray, progress: bool) -> tuple[lis
         rank = {int(index): position for position, index in enumerate(chunk)}
         fetched: list[Optional[Pair]] = [None] * len(chunk)
         pairs = read_corpus(config.train, config.src_lang, config.tgt_lang, "train")
-        for index, (src, tgt) in enumerate(_progress(pairs, progress, "drawing held-out pairs")):
+        drawn = progress_over(pairs, progress, desc="drawing held-out pairs", unit=" pairs")
+        for index, (src, tgt) in enumerate(drawn):
             position = rank.get(index)
             if position is not None:  # only the drawn pairs are normalised
                 fetched[position] = normalise(src), normalise(tgt)
@@ -145,7 +141,7 @@ def carve(config: DataConfig, root: Path, progress: bool = True) -> Holdout:
 
     counts = HoldoutCounts()
     marks = bytearray()  # 1: a candidate for holding out
-    for src, tgt in _progress(_normalised(config), progress, "reading for holdout"):
+    for src, tgt in progress_over(_normalised(config), progress, desc="reading for holdout", unit=" pairs"):
         usable = drop_reason(src, tgt, config.clean) is None
         marks.append(usable)
         counts.eligible += usable
@@ -167,7 +163,7 @@ def carve(config: DataConfig, root: Path, progress: bool = True) -> Holdout:
     sources, targets = {s for s, _ in test + valid}, {t for _, t in test + valid}
     with open(work / f"train.{src_lang}", "w", encoding="utf-8") as src_file, \
             open(work / f"train.{tgt_lang}", "w", encoding="utf-8") as tgt_file:
-        for src, tgt in _progress(_normalised(config), progress, "writing training pairs"):
+        for src, tgt in progress_over(_normalised(config), progress, desc="writing training pairs", unit=" pairs"):
             if src in sources:
                 counts.shared_source += 1  # held-out pairs themselves included
             elif tgt in targets:

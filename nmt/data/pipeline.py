@@ -33,6 +33,7 @@ from nmt.data.cache import TextTableWriter, TokenCache, build_cache, cache_finge
 from nmt.data.corpus import CleanCounts, clean_pairs, corpus_fingerprint, read_corpus
 from nmt.data.holdout import Holdout, carve
 from nmt.errors import DataError
+from nmt.progress import progress_over
 from nmt.tokenizer import (Tokenizer, TrainingText, TrainingTextWriter, ensure_replaceable, tokenizer_status,
                            train_tokenizer)
 
@@ -107,12 +108,6 @@ def tokenizer_inputs(config: DataConfig, train_fingerprint: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _progress_bar(iterable, progress: bool, **kwargs):
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=None if progress else True, **kwargs)  # None: off when not a TTY
-
-
 @contextlib.contextmanager
 def _datasets_progress(enabled: bool) -> Iterator[None]:
     import datasets
@@ -144,7 +139,7 @@ class _Pipeline:
         text = TrainingTextWriter(self.work, corpus.describe(), self.inputs) if training_text else None
         table_path = self.work / f"{split}.arrow"
         with TextTableWriter(table_path) as table:
-            for pair in _progress_bar(cleaned, self.progress, desc=f"reading {split}", unit=" pairs"):
+            for pair in progress_over(cleaned, self.progress, desc=f"reading {split}", unit=" pairs"):
                 table.add(pair)
                 if text is not None:
                     text.add(pair)
@@ -191,7 +186,7 @@ class _Pipeline:
         corpus = corpora(self.config)[split]
         counts = CleanCounts()
         pairs = read_corpus(corpus, self.config.src_lang, self.config.tgt_lang, split)
-        for _ in _progress_bar(clean_pairs(pairs, None, counts), self.progress, desc=f"checking {split}",
+        for _ in progress_over(clean_pairs(pairs, None, counts), self.progress, desc=f"checking {split}",
                                unit=" pairs"):
             pass
         _check_not_empty(corpus, counts)
@@ -269,6 +264,6 @@ def read_manifest(config: DataConfig) -> dict:
     if not path.is_file():
         raise DataError(f"{path}: data {config.name!r} is not prepared; run `nmt prepare` first")
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("config") != config_digest(config) or (config.holdout.carves and "holdout" not in manifest):
+    if manifest.get("config") != config_digest(config):
         raise DataError(f"{path}: prepared from a different data config; run `nmt prepare` again")
     return manifest
